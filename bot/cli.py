@@ -1,0 +1,100 @@
+"""``adops``: one entry point for every process of the Procfile, and the console."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from workers.settings import ConfigError, load
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="adops", description="Slack chat-ops bot for ad-tech operations.")
+    sub = parser.add_subparsers(dest="process", required=True)
+    web = sub.add_parser("web", help="HTTP mode: POST /slack/events, GET /healthz (gunicorn)")
+    web.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"))
+    web.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    web.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    web.add_argument("--threads", type=int, default=8)
+    worker = sub.add_parser("worker", help="Dramatiq worker over the actors")
+    worker.add_argument("--processes", type=int, default=1)
+    worker.add_argument("--threads", type=int, default=None, help="default ADOPS_WORKER_THREADS (8)")
+    sub.add_parser("clock", help="scheduler that only enqueues (sweeps overdue jobs)")
+    sub.add_parser("socket", help="Socket Mode instead of web")
+    console = sub.add_parser("console", help="everything in one process, no Slack/Redis/keys needed")
+    console.add_argument("--ready-after", type=float, default=4.0, help="seconds the sandbox takes per export")
+    console.add_argument("--user", default="U0YOU", help="Slack user id you type as")
+    console.add_argument("--admin", action="store_true", help="type as an admin")
+    sandbox = sub.add_parser("sandbox", help="run the vendor sandbox alone")
+    sandbox.add_argument("--port", type=int, default=8700)
+    sandbox.add_argument("--ready-after", type=float, default=3.0)
+    args = parser.parse_args(argv)
+
+    try:
+        run(args)
+    except ConfigError as exc:
+        print(f"adops: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def run(args: argparse.Namespace) -> None:
+    from workers.logs import setup as setup_logging
+
+    if args.process == "console":
+        from bot.console import run_console
+
+        raise SystemExit(run_console(ready_after=args.ready_after, user_id=args.user, admin=args.admin))
+    if args.process == "sandbox":
+        from workers.vendors.sandbox import Sandbox
+
+        setup_logging()
+        with Sandbox(port=args.port, ready_after=args.ready_after) as box:
+            print(f"vendor sandbox on {box.url}", flush=True)
+            import threading
+
+            threading.Event().wait()
+        return
+
+    settings = load()
+    if settings.embedded:
+        raise ConfigError("REDIS_URL is required for `adops " + args.process + "` (`adops console` needs nothing)")
+    setup_logging()
+    if args.process == "worker":
+        # Validated above so a bad setting is one clear line, not a traceback per process.
+        threads = args.threads or settings.adops_worker_threads
+        os.execvp(
+            sys.executable,
+            [sys.executable, "-m", "dramatiq", "workers.entry", "--processes", str(args.processes),
+             "--threads", str(threads), "--queues", "adops"],
+        )
+    if args.process == "web":
+        settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
+        from bot import web
+
+        def factory() -> web.WebApp:
+            from workers import runtime
+
+            rt = runtime.boot(load())
+            return web.build(rt)
+
+        web.serve(factory, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+        return
+    if args.process == "socket":
+        from bot import socket
+        from workers import runtime
+
+        socket.run(runtime.boot(settings))
+        return
+    if args.process == "clock":
+        from bot import clock
+        from workers import runtime
+
+        clock.run(runtime.boot(settings))
+        return
+
+
+if __name__ == "__main__":
+    main()

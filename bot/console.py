@@ -1,0 +1,340 @@
+"""``adops console``: the whole bot in one process, typed at from a terminal.
+
+No Slack, no Redis, no vendor keys. It runs the production pieces with local endpoints: the
+same WSGI app and Bolt listeners receive signed requests over loopback, the same actors run on
+an in-memory broker with a worker thread, the same egress posts to a local Slack Web API (which
+prints what a channel would show), and vendors without keys are the built-in sandbox.
+
+Type ``/adops export instal yesterday``; press a button by typing its number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, TextIO
+from urllib.parse import urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from socketserver import ThreadingMixIn
+
+import httpx
+
+from bot.localslack import Event, LocalSlack
+from workers import runtime
+from workers.settings import load
+from workers.vendors.sandbox import Sandbox
+
+__all__ = ["Console", "blocks_to_text", "run_console"]
+
+CHANNEL = "C0CONSOLE"
+TEAM = "T0LOCAL"
+DRAIN_TIMEOUT = 120.0
+
+INTRO = """adops console: the bot on local endpoints (in-memory queue, local Slack, vendor sandbox).
+Type a command as in Slack, e.g. `/adops help` or `/adops export instal yesterday`.
+Press a button by typing its number (a confirm dialog asks y/n). `quit` or Ctrl-D ends;
+at the end of piped input the console waits for running jobs to finish."""
+
+
+@dataclass
+class Button:
+    number: int
+    message_ts: str
+    channel: str
+    block_id: str
+    element: dict[str, Any]
+    response_url: str
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class Console:
+    def __init__(self, *, out: TextIO, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool = False) -> None:
+        self.out = out
+        self.user_id = user_id
+        self._print_lock = threading.RLock()
+        self.buttons: dict[int, Button] = {}
+        self._next_button = 1
+        self.signing_secret = secrets.token_hex(16)
+        self.slack = LocalSlack(bot_token="xoxb-console-" + secrets.token_hex(8), team_id=TEAM)
+        self.sandbox = Sandbox(ready_after=ready_after)
+        self.slack.start()
+        self.sandbox.start()
+        env = _console_env(self.slack, self.sandbox, self.signing_secret, user_id if admin else "")
+        self.rt = runtime.boot(load(env))
+        from dramatiq import Worker
+
+        from bot import web
+        from workers import actors  # noqa: F401  (declared on the in-memory broker)
+
+        self.worker = Worker(self.rt.broker, worker_threads=4, worker_timeout=100)
+        self.worker.start()
+        self.web = make_server("127.0.0.1", 0, web.build(self.rt), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
+        threading.Thread(target=self.web.serve_forever, name="console-web", daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.web.server_port}/slack/events"
+        self.http = httpx.Client(timeout=10)
+        self.slack.subscribe(self._on_slack)
+
+    # -- output -----------------------------------------------------------------------------
+    def say(self, text: str) -> None:
+        with self._print_lock:
+            print(text, file=self.out, flush=True)
+
+    def _on_slack(self, event: Event) -> None:
+        m = event.message
+        if event.kind == "ephemeral" and m.user and m.user != self.user_id:
+            return
+        label = {
+            "posted": f"#{m.channel} · new message",
+            "updated": f"#{m.channel} · message updated",
+            "ephemeral": "only visible to you",
+            "deleted": f"#{m.channel} · message deleted",
+            "file_shared": f"#{m.channel} · file shared",
+        }[event.kind]
+        with self._print_lock:  # button numbers are handed out in the order people see them
+            lines = [f"── {label} ({m.ts}) ──"]
+            lines += self._render(m.blocks, m.text, m.ts, m.channel)
+            for f in m.files:
+                lines.append(f"  [file] {f.name} ({f.size:,} bytes)")
+            self.say("\n".join(lines))
+
+    def _render(self, blocks: list[dict[str, Any]], text: str, ts: str, channel: str) -> list[str]:
+        lines = blocks_to_text(blocks) if blocks else [plain(text)]
+        for block in blocks:
+            if block.get("type") != "actions":
+                continue
+            for element in block.get("elements", []):
+                if element.get("type") != "button":
+                    continue
+                number = self._next_button
+                self._next_button += 1
+                self.buttons[number] = Button(
+                    number, ts, channel, block.get("block_id", ""), element,
+                    self.slack.response_url(channel, self.user_id, message_ts=ts),
+                )
+                lines.append(f"  [{number}] {element['text']['text']}")
+        return lines
+
+    # -- input ------------------------------------------------------------------------------
+    def handle(self, line: str, lines: Iterator[str]) -> bool:
+        """One line of input; False when the person wants to stop."""
+        line = line.strip()
+        if not line:
+            return True
+        if line in ("quit", "exit"):
+            return False
+        if line in ("help", "?"):
+            self.say(INTRO)
+            return True
+        press = re.fullmatch(r"(?:press\s+)?(\d+)", line)
+        if press:
+            self.press(int(press.group(1)), lines)
+            return True
+        match = re.fullmatch(r"/?adops(?:\s+(.*))?", line, flags=re.S)
+        if not match:
+            self.say("Type a command starting with /adops, a button number, or `quit`.")
+            return True
+        self.command(match.group(1) or "")
+        return True
+
+    def command(self, text: str) -> None:
+        form = {
+            "token": "unused",
+            "team_id": TEAM,
+            "team_domain": "local",
+            "channel_id": CHANNEL,
+            "channel_name": "console",
+            "user_id": self.user_id,
+            "user_name": "you",
+            "command": "/adops",
+            "text": text,
+            "api_app_id": "A0ADOPS",
+            "response_url": self.slack.response_url(CHANNEL, self.user_id),
+            "trigger_id": secrets.token_hex(8),
+        }
+        self._answer(self._post(urlencode(form), "application/x-www-form-urlencoded"))
+
+    def press(self, number: int, lines: Iterator[str]) -> None:
+        button = self.buttons.get(number)
+        if button is None:
+            self.say(f"There is no button [{number}].")
+            return
+        confirm = button.element.get("confirm")
+        if confirm:
+            self.say(f"{plain(confirm['title']['text'])}: {plain(confirm['text']['text'])} "
+                     f"[y = {confirm['confirm']['text']}, n = {confirm['deny']['text']}]")
+            answer = next(lines, "n").strip().lower()
+            self.say(f"> {answer}")
+            if answer not in ("y", "yes"):
+                self.say("(dismissed; nothing was sent)")
+                return
+        payload = {
+            "type": "block_actions",
+            "team": {"id": TEAM, "domain": "local"},
+            "user": {"id": self.user_id, "username": "you", "team_id": TEAM},
+            "api_app_id": "A0ADOPS",
+            "channel": {"id": button.channel, "name": "console"},
+            "container": {"type": "message", "message_ts": button.message_ts, "channel_id": button.channel},
+            "message": {"ts": button.message_ts},
+            "response_url": button.response_url,
+            "trigger_id": secrets.token_hex(8),
+            "actions": [
+                {
+                    "type": "button",
+                    "action_id": button.element["action_id"],
+                    "block_id": button.block_id,
+                    "value": button.element.get("value", ""),
+                    "text": button.element["text"],
+                    "action_ts": f"{time.time():.6f}",
+                }
+            ],
+        }
+        self._answer(self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"))
+
+    def _post(self, body: str, content_type: str) -> httpx.Response:
+        timestamp = str(int(time.time()))
+        base = f"v0:{timestamp}:{body}".encode()
+        signature = "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+        return self.http.post(
+            self.url,
+            content=body.encode(),
+            headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature},
+        )
+
+    def _answer(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            self.say(f"(the bot answered HTTP {response.status_code})")
+            return
+        if not response.content:
+            return
+        try:
+            payload = response.json()
+        except ValueError:
+            self.say(f"── only visible to you ──\n{plain(response.text)}")
+            return
+        lines = blocks_to_text(payload["blocks"]) if payload.get("blocks") else [plain(payload.get("text", ""))]
+        self.say("── only visible to you ──\n" + "\n".join(lines))
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
+        """Wait until every job has ended and its outcome is posted."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            jobs = self.rt.store.recent(None, limit=200)
+            if all(j.terminal and j.outcome_posted for j in jobs):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def close(self) -> None:
+        self.worker.stop(timeout=2000)
+        self.web.shutdown()
+        self.http.close()
+        self.sandbox.stop()
+        self.slack.stop()
+
+
+def run_console(*, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool = False,
+                stdin: TextIO | None = None, out: TextIO | None = None) -> int:
+    stdin = stdin or sys.stdin
+    out = out or sys.stdout
+    console = Console(out=out, ready_after=ready_after, user_id=user_id, admin=admin)
+    interactive = stdin.isatty()
+    console.say(INTRO)
+    lines = _lines(stdin, console if interactive else None)
+    try:
+        for line in lines:
+            if not interactive:
+                console.say(f"> {line.rstrip()}")
+            if not console.handle(line, lines):
+                break
+        else:
+            if not console.drain():
+                console.say("(some jobs were still running after the wait; stopping anyway)")
+                return 1
+    finally:
+        console.close()
+    return 0
+
+
+def _lines(stdin: TextIO, prompt_to: Console | None) -> Iterator[str]:
+    while True:
+        if prompt_to is not None:
+            prompt_to.say("adops> ")
+        line = stdin.readline()
+        if not line:
+            return
+        yield line
+
+
+def _console_env(slack: LocalSlack, sandbox: Sandbox, signing_secret: str, admin: str) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k.upper().startswith(("ADOPS_", "METRICS24_", "INSTAL_", "EVERFLOW_", "ADSPECT_"))}
+    env.pop("REDIS_URL", None)
+    env.update(
+        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_SIGNING_SECRET=signing_secret,
+        SLACK_API_URL=slack.api_url,
+        ADOPS_PROGRESS_INTERVAL="2",
+    )
+    if admin:
+        env["ADOPS_ADMINS"] = ",".join(filter(None, [env.get("ADOPS_ADMINS", ""), admin]))
+    # Vendors with real keys stay real; the others are the sandbox.
+    if not env.get("INSTAL_TOKEN"):
+        env.update(INSTAL_TOKEN=sandbox.TOKEN, INSTAL_BASE_URL=sandbox.base_url("instal"))
+    return env
+
+
+# -- Block Kit to terminal text (pure) ------------------------------------------------------
+
+_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
+_BARE = re.compile(r"<([^<>|]+)>")
+
+
+def plain(mrkdwn: str) -> str:
+    """Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as @id."""
+
+    def link(m: re.Match[str]) -> str:
+        target, label = m.group(1), m.group(2)
+        if target.startswith("!date^"):
+            return label
+        if target.startswith(("@", "#")):
+            return label if label.startswith(("@", "#")) else target
+        return f"{label} ({target})"
+
+    text = _LINK.sub(link, mrkdwn)
+    text = _BARE.sub(lambda m: m.group(1), text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def blocks_to_text(blocks: list[dict[str, Any]]) -> list[str]:
+    lines: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind in ("section", "header") and block.get("text"):
+            lines.append(plain(block["text"]["text"]))
+            for f in block.get("fields") or []:
+                lines.append("  " + plain(f["text"]))
+        elif kind == "context":
+            lines.append("  " + "  ".join(plain(e.get("text", "")) for e in block.get("elements", [])))
+        elif kind == "divider":
+            lines.append("  ────")
+        elif kind == "image":
+            lines.append(f"  [image] {block.get('alt_text', '')} ({block.get('image_url', '')})")
+    return lines

@@ -1,0 +1,15 @@
+"""Socket Mode: the same listeners over a WebSocket, for workspaces without a public URL."""
+
+from __future__ import annotations
+
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+from bot.app import create_app
+from workers.runtime import Runtime
+
+
+def run(rt: Runtime) -> None:
+    rt.settings.require("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN")
+    token = rt.settings.slack_app_token
+    assert token is not None
+    SocketModeHandler(create_app(rt), token.get_secret_value()).start()

@@ -1,0 +1,236 @@
+"""Real processes for the tests: a private Redis, the web server and Dramatiq workers.
+
+Everything binds to 127.0.0.1 on free ports; every process belongs to the fixture that started
+it and is stopped (with its process group) in teardown, also when the test failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import httpx
+import redis
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
+SIGNING_SECRET = "test-signing-secret"
+BOT_TOKEN = "xoxb-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], T], timeout: float = 15.0, interval: float = 0.1,
+               what: str | Callable[[], str] = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    described = what() if callable(what) else what
+    raise AssertionError(f"timed out after {timeout}s waiting for {described} (last value: {last!r})")
+
+
+class RedisServer:
+    def __init__(self, workdir: Path) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server is not installed: run `make test` (it installs it) or apt-get install redis-server")
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(workdir), "--databases", "64"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        client = redis.Redis(port=self.port)
+        wait_until(lambda: _pings(client), timeout=10, what="the private redis-server")
+
+    def url(self, db: int) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+class Stack:
+    """The production processes (web + worker) against a private Redis db, a fake Slack and
+    the vendor sandbox, with the environment a deployment would give them."""
+
+    def __init__(self, redis_url: str, slack_api_url: str, sandbox_url: str, logdir: Path, **env: str) -> None:
+        self.redis_url = redis_url
+        self.redis = redis.Redis.from_url(redis_url)
+        self.redis.flushdb()
+        self.logdir = logdir
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "REDIS_URL": redis_url,
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": slack_api_url,
+            "INSTAL_TOKEN": "sandbox-token",
+            "INSTAL_BASE_URL": sandbox_url,
+            "ADOPS_ADMINS": "UADMIN",
+            "ADOPS_PROGRESS_INTERVAL": "0.5",
+            "ADOPS_VENDOR_TIMEOUT": "3",
+            "LOG_LEVEL": "INFO",
+            **env,
+        }
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.http = httpx.Client(timeout=10)
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.logdir / f"{name}-{len(self.workers)}-{int(time.time() * 1000)}.log", "wb")
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self) -> Stack:
+        self.start_web()
+        self.start_worker()
+        return self
+
+    def start_web(self) -> None:
+        self.web = self._spawn("web", "web", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--threads", "8")
+        wait_until(self._healthy, timeout=30, what="the web process /healthz")
+
+    def _healthy(self) -> bool:
+        try:
+            return self.http.get(self.url + "/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(self, threads: int = 4) -> subprocess.Popen[bytes]:
+        proc = self._spawn("worker", "worker", "--threads", str(threads))
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker's whole process group: no shutdown, no acks, no requeue."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            _stop(proc)
+        if self.web is not None:
+            _stop(self.web)
+        self.http.close()
+        self.redis.close()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.logdir.glob("*.log")))
+
+    # -- requests as Slack sends them -------------------------------------------------------
+    def signed_post(self, body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                    content_type: str = "application/x-www-form-urlencoded") -> httpx.Response:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
+        return self.http.post(
+            self.url + "/slack/events",
+            content=body.encode(),
+            headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature},
+        )
+
+    def command(self, text: str, *, user: str = "UALICE", channel: str = "CGENERAL", response_url: str = "",
+                **kw: Any) -> httpx.Response:
+        form = {
+            "token": "legacy", "team_id": "T0LOCAL", "team_domain": "test", "channel_id": channel,
+            "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/adops",
+            "text": text, "api_app_id": "A0ADOPS", "response_url": response_url, "trigger_id": "1.2.3",
+        }
+        return self.signed_post(urlencode(form), **kw)
+
+    def click(self, action_id: str, value: str, *, user: str = "UALICE", channel: str = "CGENERAL",
+              message_ts: str = "1.0", response_url: str = "", action_ts: str | None = None) -> httpx.Response:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0LOCAL", "domain": "test"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T0LOCAL"},
+            "api_app_id": "A0ADOPS",
+            "channel": {"id": channel, "name": "general"},
+            "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
+            "message": {"ts": message_ts},
+            "response_url": response_url,
+            "trigger_id": "1.2.3",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
+                         "text": {"type": "plain_text", "text": "x"}, "action_ts": action_ts or f"{time.time():.6f}"}],
+        }
+        return self.signed_post(urlencode({"payload": json.dumps(payload)}))
+
+    def broker_idle(self) -> bool:
+        """No message queued, delayed or in a worker's hands: each keeps its body in
+        ``<queue>.msgs`` until it is acked."""
+        return self.redis.hlen("dramatiq:adops.msgs") + self.redis.hlen("dramatiq:adops.DQ.msgs") == 0
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        wait_until(self.broker_idle, timeout=timeout, what="every queued and delayed message to be processed")
+
+    def job(self, job_id: str) -> dict[str, str]:
+        raw = self.redis.hgetall(f"adops:job:{job_id}")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def wait_job(self, job_id: str, states: tuple[str, ...], timeout: float = 30.0) -> dict[str, str]:
+        def reached() -> dict[str, str] | None:
+            job = self.job(job_id)
+            if job.get("state") in states:
+                return job
+            if job.get("state") in ("delivered", "failed", "cancelled"):
+                raise AssertionError(f"job {job_id} ended {job['state']} instead of {states}: {job}\n{self.logs()[-3000:]}")
+            return None
+
+        return wait_until(
+            reached,
+            timeout=timeout,
+            what=lambda: f"job {job_id} to reach {states} (now {self.job(job_id)}; logs:\n{self.logs()[-3000:]})",
+        )

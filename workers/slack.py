@@ -1,0 +1,132 @@
+"""Slack egress: the only place workers talk to Slack, and the one that maps Slack's errors.
+
+Three outcomes matter to a step: it worked; Slack asks us to come back later (429, a blip), in
+which case the step re-enqueues itself with that delay instead of sleeping in a worker thread;
+or the target cannot take the message (not a member of a private channel, a DM, a spent
+``response_url``), in which case the caller falls back to another route.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
+from slack_sdk.webhook import WebhookClient
+
+from workers.settings import Settings
+
+__all__ = ["CannotPost", "SlackEgress", "SlackError", "SlackRetryLater"]
+
+log = logging.getLogger(__name__)
+
+#: Errors meaning "this route can't carry the message": take another one.
+UNPOSTABLE = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot", "user_not_found"}
+)
+
+
+class SlackError(Exception):
+    """Slack refused for a reason retrying won't fix (bad blocks, revoked token)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class SlackRetryLater(Exception):
+    def __init__(self, retry_after: float, reason: str = "ratelimited") -> None:
+        super().__init__(f"Slack asked us to retry in {retry_after:g}s ({reason})")
+        self.retry_after = retry_after
+
+
+class CannotPost(SlackError):
+    pass
+
+
+class SlackEgress:
+    def __init__(self, settings: Settings, client: WebClient | None = None) -> None:
+        token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+        self.client = client or WebClient(
+            token=token,
+            base_url=str(settings.slack_api_url),
+            timeout=15,
+            # Short, bounded retries for connection drops and 5xx; 429 is handled by re-enqueueing
+            # the step with Slack's Retry-After, so no worker thread sleeps through a rate limit.
+            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)],
+        )
+
+    # -- Web API ----------------------------------------------------------------------------
+    def post(self, channel: str, text: str, blocks: Sequence[dict[str, Any]], thread_ts: str | None = None) -> str:
+        response = self._call(
+            "chat_postMessage", channel=channel, text=text, blocks=list(blocks), thread_ts=thread_ts, unfurl_links=False
+        )
+        return str(response["ts"])
+
+    def update(self, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
+        self._call("chat_update", channel=channel, ts=ts, text=text, blocks=list(blocks))
+
+    def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]]) -> str:
+        # Posting to a user id lands in the app's DM with them (needs only chat:write).
+        return self.post(user_id, text, blocks)
+
+    def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
+        except SlackApiError as exc:
+            response = exc.response
+            error = str(response.get("error", "unknown_error")) if response is not None else "unknown_error"
+            if response is not None and response.status_code == 429:
+                raise SlackRetryLater(_retry_after(response.headers), error) from None
+            if error in UNPOSTABLE:
+                raise CannotPost(error) from None
+            if error in ("ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"):
+                raise SlackRetryLater(5.0, error) from None
+            log.error("slack %s failed: %s", method, error)
+            raise SlackError(error) from None
+        except SlackClientError as exc:
+            raise SlackRetryLater(5.0, type(exc).__name__) from None
+        except OSError as exc:  # connection refused/reset after the SDK's own retries
+            raise SlackRetryLater(5.0, type(exc).__name__) from None
+
+    # -- response_url -----------------------------------------------------------------------
+    def respond(
+        self,
+        response_url: str,
+        text: str,
+        blocks: Sequence[dict[str, Any]],
+        *,
+        replace_original: bool = False,
+        in_channel: bool = True,
+    ) -> None:
+        """Post through a command's response_url (5 uses in 30 minutes; cannot be edited later)."""
+        try:
+            response = WebhookClient(response_url, timeout=15).send(
+                text=text,
+                blocks=list(blocks),
+                response_type="in_channel" if in_channel else "ephemeral",
+                replace_original=replace_original,
+            )
+        except OSError as exc:
+            raise SlackRetryLater(5.0, type(exc).__name__) from None
+        if response.status_code == 429:
+            raise SlackRetryLater(_retry_after(response.headers), "ratelimited")
+        if response.status_code >= 500:
+            raise SlackRetryLater(5.0, f"http_{response.status_code}")
+        if response.status_code != 200:
+            raise CannotPost((response.body or f"http_{response.status_code}").strip())
+
+
+def _retry_after(headers: Any) -> float:
+    value = None
+    if headers:
+        for key, raw in dict(headers).items():
+            if key.lower() == "retry-after":
+                value = raw[0] if isinstance(raw, list) else raw
+    try:
+        return min(max(float(value), 1.0), 300.0) if value is not None else 1.0
+    except (TypeError, ValueError):
+        return 1.0
