@@ -85,7 +85,7 @@ class Ingress:
         try:
             parsed = commands.parse(body.get("text", ""), today=today)
         except UsageError as exc:
-            return _ephemeral(str(exc))
+            return _ephemeral(render.escape(str(exc)))
         handler = getattr(self, "_" + parsed.name.replace(" ", "_"), None)
         if handler is None:
             return _ephemeral(f"`{parsed.name}` is not available yet.")

@@ -37,6 +37,7 @@ __all__ = ["Console", "blocks_to_text", "run_console"]
 CHANNEL = "C0CONSOLE"
 TEAM = "T0LOCAL"
 DRAIN_TIMEOUT = 120.0
+BUTTON_WAIT = 10.0
 
 INTRO = """adops console: the bot on local endpoints (in-memory queue, local Slack, vendor sandbox).
 Type a command as in Slack, e.g. `/adops help` or `/adops export instal yesterday`.
@@ -69,13 +70,15 @@ class Console:
         self.user_id = user_id
         self._print_lock = threading.RLock()
         self.buttons: dict[int, Button] = {}
-        self._next_button = 1
+        self._numbers: dict[tuple[str, str, str, str], int] = {}
+        self._button_added = threading.Condition(self._print_lock)
         self.signing_secret = secrets.token_hex(16)
-        self.slack = LocalSlack(bot_token="xoxb-console-" + secrets.token_hex(8), team_id=TEAM)
+        self.bot_token = "xoxb-console-" + secrets.token_hex(8)
+        self.slack = LocalSlack(bot_token=self.bot_token, team_id=TEAM)
         self.sandbox = Sandbox(ready_after=ready_after)
         self.slack.start()
         self.sandbox.start()
-        env = _console_env(self.slack, self.sandbox, self.signing_secret, user_id if admin else "")
+        env = _console_env(self.slack, self.bot_token, self.sandbox, self.signing_secret, user_id if admin else "")
         self.rt = runtime.boot(load(env))
         from dramatiq import Worker
 
@@ -121,13 +124,15 @@ class Console:
             for element in block.get("elements", []):
                 if element.get("type") != "button":
                     continue
-                number = self._next_button
-                self._next_button += 1
+                # The same button keeps its number while its message is edited.
+                key = (channel, ts, element.get("action_id", ""), element.get("value", ""))
+                number = self._numbers.setdefault(key, len(self._numbers) + 1)
                 self.buttons[number] = Button(
                     number, ts, channel, block.get("block_id", ""), element,
                     self.slack.response_url(channel, self.user_id, message_ts=ts),
                 )
                 lines.append(f"  [{number}] {element['text']['text']}")
+                self._button_added.notify_all()
         return lines
 
     # -- input ------------------------------------------------------------------------------
@@ -170,7 +175,10 @@ class Console:
         self._answer(self._post(urlencode(form), "application/x-www-form-urlencoded"))
 
     def press(self, number: int, lines: Iterator[str]) -> None:
-        button = self.buttons.get(number)
+        with self._button_added:
+            # Typed ahead (piped input): give the message carrying it a moment to arrive.
+            self._button_added.wait_for(lambda: number in self.buttons, timeout=BUTTON_WAIT)
+            button = self.buttons.get(number)
         if button is None:
             self.say(f"There is no button [{number}].")
             return
@@ -282,13 +290,13 @@ def _lines(stdin: TextIO, prompt_to: Console | None) -> Iterator[str]:
         yield line
 
 
-def _console_env(slack: LocalSlack, sandbox: Sandbox, signing_secret: str, admin: str) -> dict[str, str]:
+def _console_env(slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_secret: str, admin: str) -> dict[str, str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if k.upper().startswith(("ADOPS_", "METRICS24_", "INSTAL_", "EVERFLOW_", "ADSPECT_"))}
     env.pop("REDIS_URL", None)
     env.update(
-        SLACK_BOT_TOKEN=slack.bot_token,
+        SLACK_BOT_TOKEN=bot_token,
         SLACK_SIGNING_SECRET=signing_secret,
         SLACK_API_URL=slack.api_url,
         ADOPS_PROGRESS_INTERVAL="2",

@@ -603,6 +603,11 @@ class LocalSlack:
         with self._lock:
             self._subscribers.append(callback)
 
+    def unsubscribe(self, callback: Callable[[Event], None]) -> None:
+        with self._lock:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
     def reset(self) -> None:
         """Forget messages, files, calls, users, injected faults, restrictions and minted URLs.
         Subscribers stay, and so does the server."""

@@ -190,13 +190,14 @@ def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
         )
     blocks: list[Block] = [_section(f"*{title}*")]
     blocks += [_section(chunk) for chunk in _chunks(lines, SECTION_LIMIT)]
-    blocks.append(_context("`/adops jobs cancel <id>` stops one", "`/adops jobs all` shows everyone's"))
+    blocks.append(_context("`/adops jobs cancel &lt;id&gt;` stops one", "`/adops jobs all` shows everyone's"))
     return _finish(title, blocks)
 
 
 def help_message(sections: Sequence[str]) -> Rendered:
     """Help, one section per command (the grammar keeps each under Slack's section limit)."""
-    return _finish("adops help", [_section(text) for text in sections])
+    # The grammar writes placeholders as <range>; in mrkdwn an unescaped <...> is a link.
+    return _finish("adops help", [_section(escape(text)) for text in sections])
 
 
 def text_message(text: str) -> Rendered:

@@ -54,7 +54,8 @@ def request(rt: Runtime, job_id: str, send_poll: Sender, send_publish: Sender) -
         return
     refresh_progress(rt, job)
     if not job.export_id:
-        rt.store.transition(job_id, ["queued"], "requesting")
+        if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
+            return  # cancelled (or failed) since it was queued: ask the vendor for nothing
         try:
             export_id = rt.exporter(job.vendor).create(job.params)
         except VendorTransient as exc:

@@ -51,7 +51,7 @@ SECRET_HEADERS = frozenset(
 
 RETRY_AFTER_MAX = 3600.0
 REASON_MAX = 200
-USER_AGENT = "adops/0.1 (+https://github.com/adops)"
+USER_AGENT = "adops/0.1"
 
 #: Body fields vendors put a one-line reason in, most specific first (DRF, JSON:API, Yii, Everflow).
 _REASON_KEYS = ("detail", "message", "error_description", "error", "Error", "title", "reason", "msg")

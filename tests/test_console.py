@@ -1,0 +1,63 @@
+"""`adops console` driven the way a person types into it, through piped standard input."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.harness import REPO
+
+
+def run_console(text: str, *args: str, timeout: float = 120) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "ADOPS_", "INSTAL_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", *args],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_console_runs_an_export_and_a_button_press_with_nothing_configured() -> None:
+    out = run_console(
+        "/adops export instal yesterday\n"
+        "/adops export instal last7d interval=hourly\n"
+        "1\n"
+        "y\n"
+        "/adops jobs\n",
+        "--ready-after",
+        "3",
+    )
+    ids = re.findall(r"Queued as job `(J[0-9A-Z]{8})`", out)
+    assert len(ids) == 2, out
+    first, second = ids
+    # The progress message with its numbered button, the confirm dialog, the cancellation.
+    assert re.search(rf"── #C0CONSOLE · new message .*\n.*queued\n.*{first}.*\n  \[1\] Cancel", out), out
+    assert "Cancel this job?" in out and "[y = Cancel job, n = Keep it]" in out
+    assert re.search(rf"was cancelled by @U0YOU\.\n.*{first}", out), out
+    # The other job runs to its download link, edited into the same message.
+    assert re.search(rf"waiting for Instal to build the file.*\n.*{second}", out), out
+    assert re.search(rf"is ready: download the file \(http://127\.0\.0\.1:\d+/files/instal/.*\.csv\)\n.*{second}", out), out
+    assert re.search(rf"`{first}` .*\*cancelled\*", out), out
+
+
+def test_console_usage_error_and_help() -> None:
+    out = run_console("/adops export instal 2026-02-30\n/adops help export instal\n/adops bogus\nwhat\n")
+    assert "2026-02-30 is not a date" in out
+    assert "Usage: `/adops export instal <range>" in out
+    assert "interval=hourly|daily|monthly" in out
+    assert "Unknown command `bogus`" in out
+    assert "Type a command starting with /adops" in out
+
+
+def test_console_declining_a_confirm_sends_nothing() -> None:
+    out = run_console("/adops export instal yesterday\n1\nn\n", "--ready-after", "1")
+    assert "(dismissed; nothing was sent)" in out
+    assert "is ready: download the file" in out and "was cancelled" not in out

@@ -1,0 +1,165 @@
+"""The job store and the state machine's guards, against the private real Redis."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+from dramatiq.brokers.stub import StubBroker
+
+from bot.clock import is_leader
+from bot.localslack import Event, LocalSlack
+from tests.harness import BOT_TOKEN, RedisServer
+from workers import steps
+from workers.jobs import Job, JobStore, new_job_id
+from workers.runtime import Runtime
+from workers.settings import load
+from workers.slack import SlackEgress
+
+_db = itertools.count(40)
+
+
+@pytest.fixture()
+def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
+    c = redis.Redis.from_url(redis_server.url(next(_db) % 64))
+    c.flushdb()
+    yield c
+    c.flushdb()
+    c.close()
+
+
+@pytest.fixture()
+def store(client: redis.Redis) -> JobStore:
+    return JobStore(client)
+
+
+def make_job(store: JobStore, user: str = "U1", deadline_in: float = 600, **kw: object) -> Job:
+    now = time.time()
+    fields: dict[str, object] = dict(
+        id=new_job_id(), kind="export", vendor="instal", command="export instal yesterday",
+        summary="Instal export", params={"start_date": "2026-11-01"}, user_id=user, channel_id="C1",
+        created_at=now, deadline=now + deadline_in,
+    )
+    fields.update(kw)
+    return store.create(Job.model_validate(fields))
+
+
+def test_ids_are_unambiguous_and_unique() -> None:
+    ids = {new_job_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 9 and i[0] == "J" and not set(i[1:]) & set("ILOU") for i in ids)
+
+
+def test_round_trip_keeps_types(store: JobStore) -> None:
+    job = make_job(store, result={"url": "https://x/y", "rows": 3}, outcome_posted=True)
+    again = store.get(job.id)
+    assert again is not None
+    assert again.params == {"start_date": "2026-11-01"} and again.result == {"url": "https://x/y", "rows": 3}
+    assert again.outcome_posted is True and again.state == "queued" and again.polls == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "allowed", "to", "changes"),
+    [
+        ("queued", ["queued"], "requesting", True),
+        ("queued", ["waiting"], "delivered", False),
+        ("cancelled", ["queued", "requesting", "waiting", "ready"], "failed", False),
+        ("waiting", [], "failed", True),
+    ],
+)
+def test_transition_is_compare_and_set(store: JobStore, start: str, allowed: list[str], to: str, changes: bool) -> None:
+    job = make_job(store, state=start)
+    assert store.transition(job.id, allowed, to, error="why") is changes
+    fresh = store.get(job.id)
+    assert fresh is not None
+    assert fresh.state == (to if changes else start)
+    assert (fresh.error == "why") is changes
+
+
+def test_transition_of_a_missing_job_changes_nothing(store: JobStore, client: redis.Redis) -> None:
+    assert store.transition("JNOPE00000", [], "failed") is False
+    assert not client.exists(store.key("JNOPE00000"))
+
+
+def test_poll_sequence_collapses_duplicates(store: JobStore) -> None:
+    job = make_job(store, state="waiting")
+    assert store.advance_poll(job.id, 0, "PENDING") is True
+    assert store.advance_poll(job.id, 0, "PENDING") is False  # the duplicate of poll 0
+    assert store.advance_poll(job.id, 1, "STARTED") is True
+    fresh = store.get(job.id)
+    assert fresh is not None and fresh.poll_seq == 2 and fresh.polls == 2 and fresh.vendor_state == "STARTED"
+    store.transition(job.id, ["waiting"], "cancelled")
+    assert store.advance_poll(job.id, 2, "PENDING") is False
+
+
+def test_recent_lists_newest_first_per_user_and_overall(store: JobStore) -> None:
+    a1 = make_job(store, user="UA")
+    b1 = make_job(store, user="UB")
+    a2 = make_job(store, user="UA", created_at=time.time() + 1)
+    assert [j.id for j in store.recent("UA")] == [a2.id, a1.id]
+    assert {j.id for j in store.recent(None)} == {a1.id, a2.id, b1.id}
+    assert store.recent("UNOBODY") == []
+
+
+def test_claims_are_exclusive(store: JobStore) -> None:
+    assert store.claim("action:1.2", 10) is True
+    assert store.claim("action:1.2", 10) is False
+    store.release("action:1.2")
+    assert store.claim("action:1.2", 10) is True
+
+
+def runtime(client: redis.Redis) -> Runtime:
+    settings = load({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+                     "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
+    return Runtime(settings=settings, redis=client, broker=StubBroker(), store=JobStore(client), slack=SlackEgress(settings))
+
+
+def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
+    rt = runtime(client)
+    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    fresh = make_job(rt.store, deadline_in=600, state="waiting")
+    done = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    rt.store.transition(done.id, ["waiting"], "delivered")
+    published: list[str] = []
+    assert steps.sweep(rt, lambda job_id, **_: published.append(job_id)) == [overdue.id]
+    assert published == [overdue.id]
+    job = rt.store.get(overdue.id)
+    assert job is not None and job.state == "failed" and "deadline" in job.error
+    assert rt.store.get(fresh.id).state == "waiting"  # type: ignore[union-attr]
+    assert steps.sweep(rt, lambda job_id, **_: published.append(job_id)) == []  # idempotent
+    assert rt.store.overdue(time.time()) == []
+
+
+def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(
+    client: redis.Redis, slack: LocalSlack
+) -> None:
+    settings = load({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url,
+                     "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
+    rt = Runtime(settings=settings, redis=client, broker=StubBroker(), store=JobStore(client), slack=SlackEgress(settings))
+    job = make_job(rt.store)
+    # The person presses Cancel the moment the progress message appears, while the request
+    # step is between reading the job and calling the vendor.
+    def press_cancel(event: Event) -> None:
+        if event.kind == "posted":
+            steps.cancel(rt, job.id, "U1")
+
+    slack.subscribe(press_cancel)
+    sent: list[object] = []
+    try:
+        # A vendor call would fail loudly (closed port → StepRetry raised here).
+        steps.request(rt, job.id, lambda *a, **k: sent.append(a), lambda *a, **k: sent.append(a))
+    finally:
+        slack.unsubscribe(press_cancel)
+    assert sent == [] and rt.store.get(job.id).state == "cancelled"  # type: ignore[union-attr]
+
+
+def test_only_one_clock_leads(client: redis.Redis) -> None:
+    rt = runtime(client)
+    assert is_leader(rt, "a") is True
+    assert is_leader(rt, "b") is False
+    assert is_leader(rt, "a") is True  # renews
+    client.delete("adops:clock:leader")
+    assert is_leader(rt, "b") is True
