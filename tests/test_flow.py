@@ -68,11 +68,11 @@ def test_export_is_posted_once_and_updated_in_place(stack: Stack, slack: LocalSl
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("export instal 2026-13-01", "/adops export instal <range>"),
+        ("export instal 2026-13-01", "/adops export instal &lt;range&gt;"),
         ("export instal yesterday interval=weekly", "interval"),
         ("export instal yesterday colour=blue", "colour"),
         ("exprot instal yesterday", "Did you mean `export`"),
-        ("export instal", "/adops export instal <range>"),
+        ("export instal", "/adops export instal &lt;range&gt;"),
         ("jobs cancel nope", "/adops jobs cancel"),
     ],
 )
@@ -269,7 +269,7 @@ def test_double_submit_is_one_job(stack: Stack, vendor: Sandbox) -> None:
 def test_worker_killed_while_export_pending_delivers_exactly_once(
     make_stack: Callable[..., Stack], slack: LocalSlack, vendor: Sandbox
 ) -> None:
-    stack = make_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1")
+    stack = make_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1000000")
     stack.start_web()
     worker = stack.start_worker()
     vendor.set_ready_after(8)

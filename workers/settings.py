@@ -61,7 +61,8 @@ class Settings(BaseSettings):
 
     # Broker tuning; production keeps Dramatiq's defaults, tests that kill workers lower them.
     adops_broker_heartbeat_ms: int = Field(default=60_000, ge=1_000)
-    adops_broker_maintenance_chance: int = Field(default=1_000, ge=1)
+    # Out of a million broker commands, how many run maintenance (requeueing dead workers' messages).
+    adops_broker_maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
     adops_worker_threads: int = Field(default=8, ge=1, le=256)
 
     # Vendors
