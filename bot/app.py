@@ -7,6 +7,7 @@ well inside Slack's 3 s deadline. What happens after the ack is the workers' bus
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 #: The same person asking for the same thing in the same channel within this many seconds is a
 #: double submit (a second Enter, a flaky phone), not a second request.
 DOUBLE_SUBMIT_WINDOW = 10
+#: A one-shot task (a listing, a toggle) that has not ended after this long is failed.
+TASK_DEADLINE = 15 * 60
 
 
 def create_app(rt: Runtime, *, client: WebClient | None = None, token_verification: bool = True) -> App:
@@ -54,6 +57,13 @@ def create_app(rt: Runtime, *, client: WebClient | None = None, token_verificati
     def on_cancel_click(ack: Ack, body: dict[str, Any]) -> None:
         ack()
         ingress.cancel_click(body)
+
+    for action_id in BUTTON_TASKS:
+
+        @app.action(action_id)
+        def on_task_click(ack: Ack, body: dict[str, Any]) -> None:
+            ack()
+            ingress.task_click(body)
 
     @app.error
     def on_error(error: Exception, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -86,6 +96,11 @@ class Ingress:
             parsed = commands.parse(body.get("text", ""), today=today)
         except UsageError as exc:
             return _ephemeral(render.escape(str(exc)))
+        if parsed.spec.admin_only and not settings.is_admin(body.get("user_id", "")):
+            return _ephemeral(
+                f"Only admins can use `/adops {parsed.spec.name}`; nothing was changed. "
+                "Admins are listed in ADOPS_ADMINS."
+            )
         handler = getattr(self, "_" + parsed.name.replace(" ", "_"), None)
         if handler is None:
             return _ephemeral(f"`{parsed.name}` is not available yet.")
@@ -117,11 +132,90 @@ class Ingress:
         }
         if parsed.args.get("sort"):
             params["sorting"] = parsed.args["sort"]
-        return self._enqueue_export(body, parsed, "instal", params, f"Instal export {r}, {interval}")
+        return self._enqueue(body, parsed, "export", "instal", params, f"Instal export {r}, {interval}")
+
+    # -- 24Metrics --------------------------------------------------------------------------
+    def _integration(self, parsed: Parsed) -> str | None:
+        return parsed.args.get("integration") or self.rt.settings.metrics24_integration_id
+
+    def _export_24metrics(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        r = parsed.args["range"]
+        params: dict[str, Any] = {
+            "kind": parsed.args["kind"],
+            "start_date": r.start.isoformat(),
+            "end_date": r.end.isoformat(),
+            "fields": list(parsed.args["fields"] or ()),
+            "extra": list(parsed.args["extra"] or ()),
+            "delimiter": parsed.args.get("delimiter"),
+            "integration": self._integration(parsed),
+        }
+        return self._enqueue(body, parsed, "export", "24metrics", params, f"24Metrics {parsed.args['kind']} export {r}")
+
+    def _export_24metrics_list(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        return self._task(body, parsed, "m24_exports", {}, "24Metrics recent exports")
+
+    def _export_24metrics_delete(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        export_id = parsed.args["export_id"]
+        return self._task(body, parsed, "m24_export_delete", {"export_id": export_id}, f"Delete 24Metrics export {export_id}")
+
+    def _filters(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        name = parsed.filters.get("name")
+        summary = "24Metrics filter groups" + (f" matching “{name}”" if name else "")
+        return self._task(body, parsed, "fg_list", {"name": name, "page": 0}, summary, needs_integration=True)
+
+    def _monitor(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        group, mode = parsed.args["group"], parsed.args["mode"]
+        op = "fg_bulk" if group.lower() == "all" else "fg_set"
+        params = {"group": group, "field": "monitoring_mode", "to": mode == "on"}
+        what = "every filter group" if op == "fg_bulk" else f"filter group {group}"
+        return self._task(body, parsed, op, params, f"Monitoring {mode} for {what}", needs_integration=True)
+
+    def _filters_active(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        group, mode = parsed.args["group"], parsed.args["mode"]
+        params = {"group": group, "field": "active", "to": mode == "on"}
+        summary = f"{'Activate' if mode == 'on' else 'Deactivate'} filter group {group}"
+        return self._task(body, parsed, "fg_set", params, summary, needs_integration=True)
+
+    def _filters_delete(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        group = parsed.args["group"]
+        return self._task(body, parsed, "fg_delete_prompt", {"group": group}, f"Delete filter group {group}?",
+                          needs_integration=True)
+
+    def _fraud(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        r = parsed.args["range"]
+        params = {"start_date": r.start.isoformat(), "end_date": r.end.isoformat()}
+        return self._task(body, parsed, "fraud", params, f"24Metrics fraud summary {r}", needs_integration=True)
+
+    def _lookup(self, what: str, key: str, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        params = {
+            "what": what,
+            "id": parsed.args[key],
+            "offer": parsed.args.get("offer"),
+            "publisher": parsed.args.get("publisher"),
+            "date": parsed.args.get("date"),
+        }
+        return self._task(body, parsed, "lookup", params, f"24Metrics {what} {parsed.args[key]}", needs_integration=True)
+
+    def _lookup_click(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        return self._lookup("click", "tx_id", parsed, body)
+
+    def _lookup_conversion(self, parsed: Parsed, body: dict[str, Any]) -> dict[str, Any]:
+        return self._lookup("conversion", "hash", parsed, body)
 
     # -- shared -----------------------------------------------------------------------------
-    def _enqueue_export(
-        self, body: dict[str, Any], parsed: Parsed, vendor: str, params: dict[str, Any], summary: str
+    def _task(
+        self, body: dict[str, Any], parsed: Parsed, op: str, params: dict[str, Any], summary: str,
+        *, needs_integration: bool = False,
+    ) -> dict[str, Any]:
+        integration = self._integration(parsed)
+        if needs_integration and not integration:
+            return _ephemeral(
+                "Which 24Metrics integration? Pass `integration=<id>`, or have an admin set METRICS24_INTEGRATION_ID."
+            )
+        return self._enqueue(body, parsed, "task", "24metrics", {"op": op, "integration": integration, **params}, summary)
+
+    def _enqueue(
+        self, body: dict[str, Any], parsed: Parsed, kind: str, vendor: str, params: dict[str, Any], summary: str
     ) -> dict[str, Any]:
         rt = self.rt
         missing = rt.vendor_configured(vendor)
@@ -141,32 +235,30 @@ class Ingress:
                     f"You asked for this a moment ago: it is job `{earlier.id}` ({earlier.state}). "
                     f"`/adops jobs cancel {earlier.id}` stops it."
                 )
-        now = rt.clock()
-        job = rt.store.create(
-            Job(
-                id=job_id,
-                kind="export",
-                vendor=vendor,
-                command=parsed.text,
-                summary=summary,
-                params=params,
-                user_id=user_id,
-                channel_id=channel_id,
-                team_id=body.get("team_id", ""),
-                response_url=body.get("response_url", ""),
-                created_at=now,
-                deadline=now + rt.settings.adops_export_deadline,
-            )
+        job = self._submit(
+            job_id=job_id, kind=kind, vendor=vendor, command=parsed.text, summary=summary, params=params,
+            user_id=user_id, channel_id=channel_id, team_id=body.get("team_id", ""),
+            response_url=body.get("response_url", ""),
         )
+        if job is None:
+            rt.redis.delete(double_key)
+            return _ephemeral("Sorry, I couldn't queue that just now (the queue is unreachable). Please try again.")
+        return _ephemeral(render.queued(job))
+
+    def _submit(self, **fields: Any) -> Job | None:
+        """Record a job and enqueue its first step; None if it could not be queued."""
+        rt = self.rt
+        now = rt.clock()
+        deadline = rt.settings.adops_export_deadline if fields["kind"] == "export" else TASK_DEADLINE
+        job = rt.store.create(Job(id=fields.pop("job_id"), created_at=now, deadline=now + deadline, **fields))
         try:
             self.actors.FIRST_STEP[job.kind].send(job.id)
         except Exception:
             # Never show "queued" for a job no worker will see.
             rt.store.transition(job.id, ["queued"], "failed", error="it could not be queued", finished_at=now)
-            rt.redis.delete(double_key)
             log.exception("enqueue failed for %s", job.id)
-            return _ephemeral("Sorry, I couldn't queue that just now (the queue is unreachable). Please try again.")
-        return _ephemeral(render.queued(job))
+            return None
+        return job
 
     def cancel(self, job_id: str, user_id: str) -> str:
         rt = self.rt
@@ -208,6 +300,67 @@ class Ingress:
         reply = self.cancel(job_id, user_id)
         if not reply.startswith("Cancelled") and body.get("response_url"):
             self.actors.ephemeral_notice.send(body["response_url"], reply)
+
+    def task_click(self, body: dict[str, Any]) -> None:
+        """A button that changes or pages the message it sits on, through a task job."""
+        action = (body.get("actions") or [{}])[0]
+        op, admin_only, summary = BUTTON_TASKS[action.get("action_id", "")]
+        user_id, channel_id, ts = _click_context(body)
+        response_url = body.get("response_url", "")
+        if not self.rt.store.claim(f"action:{action.get('action_ts', '')}", 86_400):
+            return  # Slack retried the same click
+        if admin_only and not self.rt.settings.is_admin(user_id):
+            if response_url:
+                self.actors.ephemeral_notice.send(
+                    response_url, "Only admins (ADOPS_ADMINS) can change filter groups; nothing was changed."
+                )
+            return
+        value = _button_value(action)
+        if not value:
+            return
+        params = {
+            "op": op,
+            "integration": value.get("i"),
+            "update": {"channel": channel_id, "ts": ts},
+            "blocks": (body.get("message") or {}).get("blocks", []),
+        }
+        if op == "fg_list":
+            params.update(name=value.get("q"), page=int(value.get("p", 0)))
+        else:
+            params.update(group_id=str(value.get("g", "")), field=value.get("f", "monitoring_mode"), to=bool(value.get("to")))
+        job = self._submit(
+            job_id=new_job_id(), kind="task", vendor="24metrics", command=f"(button) {action.get('action_id')}",
+            summary=summary.format(g=value.get("g", ""), p=int(value.get("p", 0)) + 1), params=params,
+            user_id=user_id, channel_id=channel_id, team_id=(body.get("team") or {}).get("id", ""),
+            response_url=response_url,
+        )
+        if job is None and response_url:
+            self.actors.ephemeral_notice.send(response_url, "Sorry, that click could not be queued; please try again.")
+
+
+#: Buttons that start a task on the message they sit on: action_id → (op, admin only, summary).
+BUTTON_TASKS: dict[str, tuple[str, bool, str]] = {
+    "fg_toggle": ("fg_set", True, "Switch filter group {g}"),
+    "fg_delete": ("fg_delete", True, "Delete filter group {g}"),
+    "fg_page_prev": ("fg_list", False, "24Metrics filter groups, page {p}"),
+    "fg_page_next": ("fg_list", False, "24Metrics filter groups, page {p}"),
+}
+
+
+def _button_value(action: dict[str, Any]) -> dict[str, Any]:
+    try:
+        value = json.loads(action.get("value") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _click_context(body: dict[str, Any]) -> tuple[str, str, str]:
+    """(user, channel, message ts) of a block_actions payload."""
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
+    return (body.get("user") or {}).get("id", ""), channel, ts
 
 
 def _ephemeral(text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:

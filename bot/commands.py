@@ -866,3 +866,161 @@ register(
         examples=("jobs cancel J7K2P9QXM",),
     )
 )
+
+
+# -- 24Metrics ---------------------------------------------------------------------------------
+
+INTEGRATION = Option(
+    "integration", "text", "24Metrics integration id; `METRICS24_INTEGRATION_ID` when unset.", metavar="<id>"
+)
+GROUP = Positional(
+    "group", "word", "A filter group's id, its name (quote names with spaces) or a unique part of it.", metavar="group"
+)
+ON_OFF = Positional("mode", "choice", "Switch it on or off.", choices=("on", "off"))
+
+
+register(
+    CommandSpec(
+        words=("export", "24metrics"),
+        summary="24Metrics Download Center export; posts the signed download link with its row count.",
+        positionals=(
+            Positional("kind", "choice", "What to export.", choices=("clicks", "conversions", "impressions")),
+            Positional("range", "range", "Days to export (dates only).", max_days=366),
+        ),
+        options=(
+            Option("fields", "list", "Columns to include, by 24Metrics field name; all when unset."),
+            Option("extra", "list", "Extra parameters to add as columns, e.g. `sub1,sub2`."),
+            Option("delimiter", "choice", "CSV delimiter.", choices=("comma", "semicolon", "tab", "pipe")),
+            INTEGRATION,
+        ),
+        examples=(
+            "export 24metrics clicks yesterday",
+            "export 24metrics conversions last7d fields=transaction_id,payout extra=sub1",
+            "export 24metrics impressions last-month delimiter=semicolon",
+        ),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("export", "24metrics", "list"),
+        summary="Recent 24Metrics Download Center exports and their state.",
+        examples=("export 24metrics list",),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("export", "24metrics", "delete"),
+        summary="Delete a 24Metrics Download Center export.",
+        positionals=(Positional("export_id", "word", "The export's id, from `export 24metrics list`.", metavar="export-id"),),
+        admin_only=True,
+        examples=("export 24metrics delete 6a1f0c",),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("filters",),
+        summary="24Metrics filter groups with their monitoring mode, each with a button to switch it.",
+        options=(INTEGRATION,),
+        filters=("name",),
+        examples=("filters", 'filters name~"EU Mobile"', "filters integration=int-2"),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("monitor",),
+        summary="Switch a filter group's monitoring mode (matches are recorded, not rejected), or every group's.",
+        positionals=(
+            Positional(
+                "group",
+                "word",
+                "A filter group's id, its name (quote names with spaces), a unique part of it, or `all`.",
+                metavar="group-id|name|all",
+            ),
+            ON_OFF,
+        ),
+        options=(INTEGRATION,),
+        admin_only=True,
+        examples=("monitor 12 on", 'monitor "EU Mobile – strict" off', "monitor all on"),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("filters", "active"),
+        summary="Activate or deactivate a filter group (an inactive group is not used at all).",
+        positionals=(GROUP, ON_OFF),
+        options=(INTEGRATION,),
+        admin_only=True,
+        examples=("filters active 12 off",),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("filters", "delete"),
+        summary="Delete a filter group; posts a button that asks for confirmation first.",
+        positionals=(GROUP,),
+        options=(INTEGRATION,),
+        admin_only=True,
+        examples=("filters delete 12",),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("fraud",),
+        summary="24Metrics rejected clicks and conversions by reason and by publisher.",
+        positionals=(Positional("range", "range", "Days to summarise.", max_days=92),),
+        options=(INTEGRATION,),
+        examples=("fraud yesterday", "fraud last7d integration=int-2"),
+    )
+)
+
+
+def _check_lookup(parsed: Parsed) -> str | None:
+    # 24Metrics finds one record only within a day, an offer and a publisher.
+    missing = [f"`{key}=`" for key in ("offer", "publisher", "date") if parsed.args.get(key) is None]
+    if missing:
+        return f"24Metrics needs {', '.join(missing)} to find one {parsed.spec.words[1]}."
+    value = parsed.args["date"]
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            raise ValueError
+        date.fromisoformat(value)
+    except ValueError:
+        return f"`date={value}` is not a day: use YYYY-MM-DD."
+    return None
+
+
+_LOOKUP_OPTIONS = (
+    Option("offer", "text", "The offer id (required).", metavar="<id>"),
+    Option("publisher", "text", "The publisher id (required).", metavar="<id>"),
+    Option("date", "text", "The day it happened, `YYYY-MM-DD` (required).", metavar="YYYY-MM-DD"),
+    INTEGRATION,
+)
+
+register(
+    CommandSpec(
+        words=("lookup", "click"),
+        summary="One 24Metrics click, as a card: where it came from and whether it was rejected, and why.",
+        positionals=(Positional("tx_id", "word", "The click's transaction id.", metavar="tx_id"),),
+        options=_LOOKUP_OPTIONS,
+        validate=_check_lookup,
+        examples=("lookup click 102a3b4c5d offer=17 publisher=5 date=2026-11-20",),
+    )
+)
+
+register(
+    CommandSpec(
+        words=("lookup", "conversion"),
+        summary="One 24Metrics conversion, as a card.",
+        positionals=(Positional("hash", "word", "The conversion's hash.", metavar="hash"),),
+        options=_LOOKUP_OPTIONS,
+        validate=_check_lookup,
+        examples=("lookup conversion 9f8e7d6c offer=17 publisher=5 date=2026-11-20",),
+    )
+)

@@ -119,9 +119,13 @@ class Console:
     def _render(self, blocks: list[dict[str, Any]], text: str, ts: str, channel: str) -> list[str]:
         lines = blocks_to_text(blocks) if blocks else [plain(text)]
         for block in blocks:
-            if block.get("type") != "actions":
+            if block.get("type") == "actions":
+                elements = block.get("elements", [])
+            elif block.get("type") == "section" and block.get("accessory"):
+                elements = [block["accessory"]]
+            else:
                 continue
-            for element in block.get("elements", []):
+            for element in elements:
                 if element.get("type") != "button":
                     continue
                 # The same button keeps its number while its message is edited.
@@ -131,7 +135,8 @@ class Console:
                     number, ts, channel, block.get("block_id", ""), element,
                     self.slack.response_url(channel, self.user_id, message_ts=ts),
                 )
-                lines.append(f"  [{number}] {element['text']['text']}")
+                label = plain(block["text"]["text"]).split("\n")[0] if block.get("type") == "section" else ""
+                lines.append(f"  [{number}] {element['text']['text']}" + (f"  ({label})" if label else ""))
                 self._button_added.notify_all()
         return lines
 
@@ -198,7 +203,8 @@ class Console:
             "api_app_id": "A0ADOPS",
             "channel": {"id": button.channel, "name": "console"},
             "container": {"type": "message", "message_ts": button.message_ts, "channel_id": button.channel},
-            "message": {"ts": button.message_ts},
+            # Slack sends the message as it is now: buttons edit their own message from it.
+            "message": {"ts": button.message_ts, "blocks": self._blocks_of(button.channel, button.message_ts)},
             "response_url": button.response_url,
             "trigger_id": secrets.token_hex(8),
             "actions": [
@@ -213,6 +219,10 @@ class Console:
             ],
         }
         self._answer(self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"))
+
+    def _blocks_of(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        message = next((m for m in self.slack.messages(channel) if m.ts == ts), None)
+        return list(message.blocks) if message else []
 
     def _post(self, body: str, content_type: str) -> httpx.Response:
         timestamp = str(int(time.time()))
@@ -306,6 +316,14 @@ def _console_env(slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_se
     # Vendors with real keys stay real; the others are the sandbox.
     if not env.get("INSTAL_TOKEN"):
         env.update(INSTAL_TOKEN=sandbox.TOKEN, INSTAL_BASE_URL=sandbox.base_url("instal"))
+    if not env.get("METRICS24_API_KEY"):
+        from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION
+
+        env.update(
+            METRICS24_API_KEY=sandbox.TOKEN,
+            METRICS24_BASE_URL=sandbox.base_url("24metrics"),
+            METRICS24_INTEGRATION_ID=env.get("METRICS24_INTEGRATION_ID") or DEFAULT_INTEGRATION,
+        )
     return env
 
 

@@ -55,7 +55,7 @@ def make_stack(
     def make(start: bool = True, **env: str) -> Stack:
         logdir = tmp_path / f"stack{len(stacks)}"
         logdir.mkdir()
-        stack = Stack(redis_server.url(next(_dbs) % 64), slack.api_url, vendor.base_url("instal"), logdir, **env)
+        stack = Stack(redis_server.url(next(_dbs) % 64), slack.api_url, vendor, logdir, **env)
         stacks.append(stack)
         return stack.start() if start else stack
 

@@ -24,6 +24,9 @@ from urllib.parse import urlencode
 import httpx
 import redis
 
+from workers.vendors.sandbox import Sandbox
+from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "test-signing-secret"
@@ -97,7 +100,7 @@ class Stack:
     """The production processes (web + worker) against a private Redis db, a fake Slack and
     the vendor sandbox, with the environment a deployment would give them."""
 
-    def __init__(self, redis_url: str, slack_api_url: str, sandbox_url: str, logdir: Path, **env: str) -> None:
+    def __init__(self, redis_url: str, slack_api_url: str, sandbox: Sandbox, logdir: Path, **env: str) -> None:
         self.redis_url = redis_url
         self.redis = redis.Redis.from_url(redis_url)
         self.redis.flushdb()
@@ -110,8 +113,11 @@ class Stack:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_SIGNING_SECRET": SIGNING_SECRET,
             "SLACK_API_URL": slack_api_url,
-            "INSTAL_TOKEN": "sandbox-token",
-            "INSTAL_BASE_URL": sandbox_url,
+            "INSTAL_TOKEN": sandbox.TOKEN,
+            "INSTAL_BASE_URL": sandbox.base_url("instal"),
+            "METRICS24_API_KEY": sandbox.TOKEN,
+            "METRICS24_BASE_URL": sandbox.base_url("24metrics"),
+            "METRICS24_INTEGRATION_ID": DEFAULT_INTEGRATION,
             "ADOPS_ADMINS": "UADMIN",
             "ADOPS_PROGRESS_INTERVAL": "0.5",
             "ADOPS_VENDOR_TIMEOUT": "3",

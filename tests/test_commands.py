@@ -31,7 +31,12 @@ INSTAL = (
 JOBS = "/adops jobs [all]"
 CANCEL = "/adops jobs cancel <job-id>"
 HELP = "/adops help [topic...]"
-COMMANDS = "\n".join([HELP, "/adops export instal <range>", JOBS, CANCEL])
+#: The usage shown for a mistyped export: every export command's.
+EXPORTS = "\n".join(usage(spec) for spec in REGISTRY.values() if spec.words[0] == "export")
+#: The command list every "unknown command" error shows: each registered command's synopsis.
+COMMANDS = "\n".join(
+    " ".join(["/adops", *spec.words, *(p.synopsis for p in spec.positionals)]) for spec in REGISTRY.values()
+)
 
 
 def fails(text: str, registry: Registry = REGISTRY) -> UsageError:
@@ -185,9 +190,9 @@ def test_parsed_text_is_normalized_and_parses_the_same(text: str, normalized: st
         ("exprot instal yesterday", "Unknown command `exprot`. Did you mean `export`?", COMMANDS),
         ("jbos", "Unknown command `jbos`. Did you mean `jobs`?", COMMANDS),
         ("frobnicate", "Unknown command `frobnicate`.", COMMANDS),
-        ("export", "`export` needs a subcommand: `export instal`.", INSTAL),
-        ("export insta yesterday", "Unknown subcommand `export insta`. Did you mean `export instal`?", INSTAL),
-        ("export everything", "Unknown subcommand `export everything`.", INSTAL),
+        ("export", "`export` needs a subcommand: `export instal`, `export 24metrics`", EXPORTS),
+        ("export insta yesterday", "Unknown subcommand `export insta`. Did you mean `export instal`?", EXPORTS),
+        ("export everything", "Unknown subcommand `export everything`.", EXPORTS),
         ("jobs cancle J7K2P9QXM", "Unknown subcommand `jobs cancle`. Did you mean `jobs cancel`?", f"{JOBS}\n{CANCEL}"),
         ("jobs mine", "`mine` is not a valid scope; use `all`.", JOBS),
         ("jobs all extra", "Unexpected word `extra`.", JOBS),
@@ -266,7 +271,7 @@ def test_help_overview_lists_every_command_and_the_range_forms() -> None:
 @pytest.mark.parametrize(
     ("topic", "names"),
     [
-        ("export", ["export instal"]),
+        ("export", ["export instal", "export 24metrics", "export 24metrics list", "export 24metrics delete"]),
         ("EXPORT instal", ["export instal"]),
         ("export instal yesterday", ["export instal"]),
         ("jobs", ["jobs", "jobs cancel"]),

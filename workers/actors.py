@@ -78,6 +78,12 @@ def export_poll(job_id: str, seq: int) -> None:
 
 
 @dramatiq.actor(**RETRY_POLICY)
+def task_run(job_id: str) -> None:
+    with _slack_later(task_run, job_id):
+        steps.run_task(current(), job_id, _send_publish)
+
+
+@dramatiq.actor(**RETRY_POLICY)
 def publish(job_id: str) -> None:
     rt = current()
     job = rt.store.get(job_id)
@@ -143,7 +149,7 @@ def _send_publish(job_id: str, *, delay: float | None = None) -> None:
 
 
 #: Actor for each kind of job's first step.
-FIRST_STEP: dict[str, dramatiq.Actor] = {"export": export_request}
+FIRST_STEP: dict[str, dramatiq.Actor] = {"export": export_request, "task": task_run}
 
 
 def rebind(broker: dramatiq.Broker) -> None:

@@ -8,10 +8,15 @@ channel post is a job of its own so a Slack hiccup never undoes or delays the ch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis
 
-__all__ = ["AuditEntry", "read", "record"]
+if TYPE_CHECKING:
+    from workers.jobs import Job
+    from workers.runtime import Runtime
+
+__all__ = ["AuditEntry", "read", "record", "record_for_job"]
 
 STREAM_MAXLEN = 100_000
 
@@ -62,3 +67,16 @@ def read(client: redis.Redis, prefix: str, *, count: int = 100, entry_id: str | 
             )
         )
     return entries
+
+
+def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> None:
+    """The audit entry of a job's change, written once however often the job's step runs, and
+    copied to ADOPS_AUDIT_CHANNEL by a job of its own."""
+    if not rt.store.claim(f"audit:{job.id}", 30 * 86_400):
+        return
+    entry = record(rt.redis, rt.store.prefix, who=job.user_id, what=what, target=target,
+                   before=before, after=after, when=rt.clock())
+    if rt.settings.adops_audit_channel:
+        from workers import actors
+
+        actors.audit_post.send(entry)

@@ -136,6 +136,8 @@ def queued(job: Job) -> str:
 def progress(job: Job, now: float) -> Rendered:
     """The in-channel message that is edited in place while the job runs."""
     label = _STATE_LABEL[job.state].format(vendor=vendor_name(job))
+    if job.kind == "task" and job.state == "requesting":
+        label = f"asking {vendor_name(job)}"
     detail = f" ({job.vendor_state.lower()})" if job.state == "waiting" and job.vendor_state else ""
     head = f"{_STATE_ICON[job.state]} *{escape(job.summary)}*: {label}{detail}"
     checks = f"checked {job.polls} time{'s' if job.polls != 1 else ''}" if job.polls else ""

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dramatiq
 import redis
@@ -23,6 +23,9 @@ from workers.jobs import JobStore
 from workers.settings import ConfigError, Settings
 from workers.slack import SlackEgress
 from workers.vendors.exports import ExportAdapter
+
+if TYPE_CHECKING:
+    from workers.vendors.metrics24 import Metrics24Client
 
 __all__ = ["NotConfigured", "Runtime", "boot", "current"]
 
@@ -49,6 +52,10 @@ class Runtime:
                 self._adapters[vendor] = _build_exporter(self.settings, vendor)
             return self._adapters[vendor]
 
+    def metrics24(self) -> Metrics24Client:
+        """The 24Metrics client (filter groups, reports, lookups; also its export adapter)."""
+        return self.exporter("24metrics")  # type: ignore[return-value]
+
     def vendor_configured(self, vendor: str) -> str | None:
         """None when usable, else the name of the variable to set."""
         variable = VENDOR_KEYS[vendor]
@@ -70,6 +77,18 @@ def _build_exporter(settings: Settings, vendor: str) -> ExportAdapter:
         if settings.instal_token is None:
             raise NotConfigured("Instal is not configured: set INSTAL_TOKEN")
         return InstalClient(str(settings.instal_base_url), settings.instal_token, timeout=settings.adops_vendor_timeout)
+    if vendor == "24metrics":
+        from workers.vendors.metrics24 import Metrics24Client
+
+        if settings.metrics24_api_key is None:
+            raise NotConfigured("24Metrics is not configured: set METRICS24_API_KEY")
+        return Metrics24Client(
+            str(settings.metrics24_base_url),
+            settings.metrics24_api_key,
+            integration_id=settings.metrics24_integration_id,
+            organization_id=settings.metrics24_organization_id,
+            timeout=settings.adops_vendor_timeout,
+        )
     raise NotConfigured(f"no export adapter for {vendor}")
 
 

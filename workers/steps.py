@@ -130,14 +130,54 @@ def poll(rt: Runtime, job_id: str, seq: int, send_poll: Sender, send_publish: Se
             refresh_progress(rt, fresh)
 
 
+def run_task(rt: Runtime, job_id: str, send_publish: Sender) -> None:
+    """A one-shot job: one vendor read or change, its result stored, then published."""
+    from workers import tasks
+
+    job = rt.store.get(job_id)
+    if job is None or job.terminal:
+        return
+    refresh_progress(rt, job)
+    if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
+        return
+    task = tasks.get(job.params["op"])
+    try:
+        result = task.run(rt, job)
+    except VendorTransient as exc:
+        raise _retry(rt, job, exc) from None
+    except (VendorError, NotConfigured, tasks.Refused) as exc:
+        fail(rt, job_id, _reason(exc), send_publish)
+        return
+    if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
+        send_publish(job_id)
+
+
 def publish(rt: Runtime, job_id: str) -> None:
     """Put a finished job's outcome in front of the person, once."""
     with rt.redis.lock(f"{rt.store.prefix}lock:msg:{job_id}", timeout=30, blocking_timeout=10):
         job = rt.store.get(job_id)
         if job is None or not job.terminal or job.outcome_posted:
             return
-        message = render.outcome(job)
-        _deliver(rt, job, message)
+        update = job.params.get("update")
+        if job.kind == "task" and update and job.state == "delivered":
+            # A button's job: its result replaces the message the button sat on.
+            from workers import tasks
+
+            message = tasks.get(job.params["op"]).render(job)
+            rt.slack.update(update["channel"], update["ts"], message.text, message.blocks)
+        elif update:
+            # A button's job that failed or was cancelled: tell the one who clicked, privately,
+            # and leave the shared message as it was.
+            if job.response_url and job.state == "failed":
+                rt.slack.respond(job.response_url, job.error, render.text_message(job.error).blocks, in_channel=False)
+        else:
+            if job.kind == "task" and job.state == "delivered":
+                from workers import tasks
+
+                message = tasks.get(job.params["op"]).render(job)
+            else:
+                message = render.outcome(job)
+            _deliver(rt, job, message)
         rt.store.update(job_id, outcome_posted=True)
 
 
@@ -179,6 +219,8 @@ def refresh_progress(rt: Runtime, job: Job, *, force: bool = False) -> None:
     A failure here never holds the export back: the outcome is what must arrive, and
     ``publish`` guarantees that one.
     """
+    if job.params.get("update"):
+        return  # a button's job changes its own message when done; no progress message
     now = rt.clock()
     message = render.progress(job, now)
     digest = f"{job.state}:{_digest(message)}"

@@ -1,0 +1,71 @@
+"""``/adops lookup click|conversion``: one 24Metrics record, as a card."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+
+from workers.jobs import Job
+from workers.render import Rendered, ellipsize, escape
+from workers.runtime import Runtime
+from workers.tasks import Refused, register
+from workers.vendors.metrics24 import is_rejected, publisher_of, rejection_reason
+
+__all__ = ["card"]
+
+#: What a fraud analyst reads first, in this order; other fields follow in a compact line.
+FIRST = (
+    "tx_id", "real_tx_id", "hash", "created_at", "request_date", "click_time", "conversion_time",
+    "offer", "offer_name", "publisher", "publisher_name", "country", "country_code", "ip",
+    "device", "os", "browser", "isp", "sub1", "payout",
+)
+MAX_FIELDS = 10  # a section holds at most ten fields
+
+
+@register("lookup", render=lambda job: card(job.result, job))
+def lookup(rt: Runtime, job: Job) -> dict[str, Any]:
+    p = job.params
+    params = {"request_date": p["date"], "offer": p["offer"], "publisher": p["publisher"], "integration": p["integration"]}
+    client = rt.metrics24()
+    row = client.click(p["id"], params) if p["what"] == "click" else client.conversion(p["id"], params)
+    if row is None:
+        raise Refused(
+            f"24Metrics has no {p['what']} `{p['id']}` for offer {p['offer']}, publisher {p['publisher']} on {p['date']}. "
+            "Check the id, the day (in the integration's time zone) and the offer/publisher."
+        )
+    return {"what": p["what"], "id": p["id"], "row": row}
+
+
+def card(result: dict[str, Any], job: Job | None = None) -> Rendered:
+    """A record as a card (pure): verdict first, then the fields that matter, then the rest."""
+    row: dict[str, Any] = result["row"]
+    what = result["what"]
+    if is_rejected(row):
+        verdict = f":no_entry: *Rejected*: {escape(rejection_reason(row) or 'no reason given')}"
+        detail = row.get("rejected_advanced_reason")
+        if detail:
+            verdict += f" ({escape(str(detail))})"
+    else:
+        verdict = ":white_check_mark: *Approved*"
+    publisher, name = publisher_of(row)
+    head = f"*24Metrics {what}* `{escape(result['id'])}` · publisher {escape(publisher)}{' ' + escape(name) if name else ''}\n{verdict}"
+    shown = [k for k in FIRST if _present(row.get(k))][:MAX_FIELDS]
+    fields = [MarkdownTextObject(text=ellipsize(f"*{escape(k)}*\n{escape(_text(row[k]))}", 2000)) for k in shown]
+    blocks = [SectionBlock(text=MarkdownTextObject(text=ellipsize(head, 3000))).to_dict()]
+    if fields:
+        blocks.append(SectionBlock(fields=fields).to_dict())
+    rest = [f"{escape(k)}={escape(_text(v))}" for k, v in row.items() if k not in shown and _present(v) and not isinstance(v, (dict, list))]
+    if rest:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ellipsize(" · ".join(rest), 3000))]).to_dict())
+    if job is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"asked by <@{job.user_id}>")]).to_dict())
+    return Rendered(text=f"24Metrics {what} {result['id']}", blocks=blocks)
+
+
+def _present(value: Any) -> bool:
+    return value not in (None, "", [], {})
+
+
+def _text(value: Any) -> str:
+    return ellipsize(str(value), 300)
