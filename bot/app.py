@@ -144,8 +144,8 @@ class Ingress:
             "kind": parsed.args["kind"],
             "start_date": r.start.isoformat(),
             "end_date": r.end.isoformat(),
-            "fields": list(parsed.args["fields"] or ()),
-            "extra": list(parsed.args["extra"] or ()),
+            "fields": list(parsed.args["fields"]) if parsed.args["fields"] else None,
+            "extra": list(parsed.args["extra"]) if parsed.args["extra"] else None,
             "delimiter": parsed.args.get("delimiter"),
             "integration": self._integration(parsed),
         }

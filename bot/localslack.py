@@ -1145,6 +1145,7 @@ def _bearer(value: str | None) -> str | None:
 def _make_handler(slack: LocalSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "LocalSlack/1.0"
+        disable_nagle_algorithm = True  # answers are written in parts; don't wait on delayed ACKs
 
         def do_POST(self) -> None:
             self._dispatch()

@@ -198,7 +198,8 @@ class Stack:
         return self.signed_post(urlencode(form), **kw)
 
     def click(self, action_id: str, value: str, *, user: str = "UALICE", channel: str = "CGENERAL",
-              message_ts: str = "1.0", response_url: str = "", action_ts: str | None = None) -> httpx.Response:
+              message_ts: str = "1.0", response_url: str = "", action_ts: str | None = None,
+              blocks: list[dict[str, Any]] | None = None) -> httpx.Response:
         payload = {
             "type": "block_actions",
             "team": {"id": "T0LOCAL", "domain": "test"},
@@ -206,7 +207,7 @@ class Stack:
             "api_app_id": "A0ADOPS",
             "channel": {"id": channel, "name": "general"},
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
-            "message": {"ts": message_ts},
+            "message": {"ts": message_ts, "blocks": blocks or []},
             "response_url": response_url,
             "trigger_id": "1.2.3",
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,

@@ -181,7 +181,7 @@ def set_message(job: Job) -> Rendered:
         text = f":white_check_mark: {word} *{state}* for *{escape(group['name'])}* (`{escape(group['id'])}`), was {was}."
     else:
         text = f":information_source: *{escape(group['name'])}* (`{escape(group['id'])}`) was already {word.lower()} *{state}*; nothing changed."
-    return Rendered(text=text, blocks=[_section(text), _context(f"by {who} · `/adops {escape(job.command)}`")])
+    return Rendered(text=text, blocks=[_section(text)])
 
 
 def _recount(block: dict[str, Any], delta: int) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def bulk_message(job: Job) -> Rendered:
     if r.get("missing"):
         lines.append(":warning: 24Metrics did not confirm: " + ", ".join(f"`{escape(i)}`" for i in r["missing"]))
     text = "\n".join(lines)
-    return Rendered(text=lines[0], blocks=[_section(text), _context(f"by <@{job.user_id}> · `/adops {escape(job.command)}`")])
+    return Rendered(text=lines[0], blocks=[_section(text)])
 
 
 def delete_prompt_message(job: Job) -> Rendered:
@@ -237,7 +237,7 @@ def delete_prompt_message(job: Job) -> Rendered:
     )
     blocks = [
         SectionBlock(block_id=f"fg:{group['id']}", text=MarkdownTextObject(text=ellipsize(text, 3000)), accessory=button).to_dict(),
-        _context(f"asked by <@{job.user_id}> · only admins can confirm"),
+        _context("only admins can confirm"),
     ]
     return Rendered(text=f"Delete filter group {group['name']}?", blocks=blocks)
 

@@ -56,7 +56,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-@register("fraud", render=lambda job: fraud_message(job.result, job))
+@register("fraud", render=lambda job: fraud_message(job.result))
 def fraud(rt: Runtime, job: Job) -> dict[str, Any]:
     client = rt.metrics24()
     params = {
@@ -103,7 +103,7 @@ def _part(title: str, kind: str, s: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
-def fraud_message(result: dict[str, Any], job: Job | None = None) -> Rendered:
+def fraud_message(result: dict[str, Any]) -> Rendered:
     span = result["start_date"] if result["start_date"] == result["end_date"] else f"{result['start_date']}..{result['end_date']}"
     head = f":shield: *24Metrics fraud summary* · {span}"
     blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
@@ -111,8 +111,6 @@ def fraud_message(result: dict[str, Any], job: Job | None = None) -> Rendered:
         command = f"/adops export 24metrics {kind} {span}"
         text = _part(title, kind, result[key], command)
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": ellipsize(escape(text), 3000)}})
-    if job is not None:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"asked by <@{job.user_id}> · `/adops {escape(job.command)}`"}]})
     c, v = result["clicks"], result["conversions"]
     text = f"24Metrics fraud summary {span}: {c['rejected']:,} clicks and {v['rejected']:,} conversions rejected"
     return Rendered(text=text, blocks=blocks)

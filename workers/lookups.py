@@ -23,7 +23,7 @@ FIRST = (
 MAX_FIELDS = 10  # a section holds at most ten fields
 
 
-@register("lookup", render=lambda job: card(job.result, job))
+@register("lookup", render=lambda job: card(job.result))
 def lookup(rt: Runtime, job: Job) -> dict[str, Any]:
     p = job.params
     params = {"request_date": p["date"], "offer": p["offer"], "publisher": p["publisher"], "integration": p["integration"]}
@@ -37,7 +37,7 @@ def lookup(rt: Runtime, job: Job) -> dict[str, Any]:
     return {"what": p["what"], "id": p["id"], "row": row}
 
 
-def card(result: dict[str, Any], job: Job | None = None) -> Rendered:
+def card(result: dict[str, Any]) -> Rendered:
     """A record as a card (pure): verdict first, then the fields that matter, then the rest."""
     row: dict[str, Any] = result["row"]
     what = result["what"]
@@ -58,8 +58,6 @@ def card(result: dict[str, Any], job: Job | None = None) -> Rendered:
     rest = [f"{escape(k)}={escape(_text(v))}" for k, v in row.items() if k not in shown and _present(v) and not isinstance(v, (dict, list))]
     if rest:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ellipsize(" · ".join(rest), 3000))]).to_dict())
-    if job is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"asked by <@{job.user_id}>")]).to_dict())
     return Rendered(text=f"24Metrics {what} {result['id']}", blocks=blocks)
 
 

@@ -177,6 +177,12 @@ def outcome(job: Job) -> Rendered:
     )
 
 
+def with_meta(message: Rendered, job: Job) -> Rendered:
+    """A task's result with the line that ties it to its job and the person who asked."""
+    meta = _context(f"`{job.id}`", f"asked by <@{job.user_id}>", f"`/adops {escape(job.command)}`").to_dict()
+    return Rendered(text=message.text, blocks=[*message.blocks[: MAX_BLOCKS - 1], meta])
+
+
 def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
     if not jobs:
         whose = "Nobody has" if everyone else "You have"

@@ -174,7 +174,7 @@ def publish(rt: Runtime, job_id: str) -> None:
             if job.kind == "task" and job.state == "delivered":
                 from workers import tasks
 
-                message = tasks.get(job.params["op"]).render(job)
+                message = render.with_meta(tasks.get(job.params["op"]).render(job), job)
             else:
                 message = render.outcome(job)
             _deliver(rt, job, message)

@@ -35,7 +35,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, SecretStr, ValidationError
 
 from workers.vendors.errors import VendorProtocolError, VendorRejected, VendorTransient
 from workers.vendors.exports import ExportStatus
@@ -774,7 +774,12 @@ class Metrics24Client:
         try:
             payload = self._http.json("GET", EXPORT_URL_PATH, params={"artifact_name": artifact_name})
         except VendorRejected as exc:
-            raise self._not_found(exc, "file for that export; it may have expired") from None
+            if exc.status != 404:
+                raise
+            raise VendorRejected(
+                VENDOR, f"{VENDOR} no longer has the file of that export (404); it may have expired. "
+                "Run the command again.", status=404, reason=exc.reason,
+            ) from None
         answer = unwrap(payload, "the download link")
         url = answer.get("url") if isinstance(answer, dict) else answer if isinstance(answer, str) else None
         if not isinstance(url, str) or not url:

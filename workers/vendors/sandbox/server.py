@@ -25,13 +25,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from workers.vendors.sandbox.base import SANDBOX_TOKEN, Fault, Request, Response, Route, SandboxConfig, VendorApp
 from workers.vendors.sandbox.instal import InstalApp
+from workers.vendors.sandbox.metrics24 import Metrics24App
 
 __all__ = ["GENERIC_FAULTS", "VENDOR_APPS", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
 #: Every emulated vendor; a new one is a module with a VendorApp subclass, added here.
-VENDOR_APPS: tuple[type[VendorApp], ...] = (InstalApp,)
+VENDOR_APPS: tuple[type[VendorApp], ...] = (InstalApp, Metrics24App)
 
 GENERIC_FAULTS = frozenset({"status", "timeout", "malformed"})
 DEFAULT_TIMEOUT_DELAY = 30.0
@@ -253,6 +254,9 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, like the vendors; lets clients pool connections
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive connection waits
+    # for the client's delayed ACK (~40 ms) on every answer.
+    disable_nagle_algorithm = True
     server_version = "adops-sandbox/1"
 
     def _serve(self) -> None:
