@@ -226,39 +226,38 @@ class Ingress:
         user_id, channel_id = body.get("user_id", ""), body.get("channel_id", "")
         fingerprint = hashlib.sha1(f"{user_id}:{channel_id}:{parsed.text}".encode()).hexdigest()
         double_key = f"{rt.store.prefix}recent:{fingerprint}"
-        job_id = new_job_id()
-        previous = rt.redis.set(double_key, job_id, nx=True, ex=DOUBLE_SUBMIT_WINDOW, get=True)
-        if previous is not None:
-            earlier = rt.store.get(previous.decode() if isinstance(previous, bytes) else previous)
-            if earlier is not None and not earlier.terminal:
-                return _ephemeral(
-                    f"You asked for this a moment ago: it is job `{earlier.id}` ({earlier.state}). "
-                    f"`/adops jobs cancel {earlier.id}` stops it."
-                )
-        job = self._submit(
-            job_id=job_id, kind=kind, vendor=vendor, command=parsed.text, summary=summary, params=params,
+        job, earlier = self._submit(
+            job_id=new_job_id(), kind=kind, vendor=vendor, command=parsed.text, summary=summary, params=params,
             user_id=user_id, channel_id=channel_id, team_id=body.get("team_id", ""),
-            response_url=body.get("response_url", ""),
+            response_url=body.get("response_url", ""), dedup_key=double_key,
         )
+        if earlier is not None:
+            return _ephemeral(
+                f"You asked for this a moment ago: it is job `{earlier}`. `/adops jobs cancel {earlier}` stops it."
+            )
         if job is None:
             rt.redis.delete(double_key)
             return _ephemeral("Sorry, I couldn't queue that just now (the queue is unreachable). Please try again.")
         return _ephemeral(render.queued(job))
 
-    def _submit(self, **fields: Any) -> Job | None:
-        """Record a job and enqueue its first step; None if it could not be queued."""
+    def _submit(self, *, dedup_key: str | None = None, **fields: Any) -> tuple[Job | None, str | None]:
+        """Record a job and enqueue its first step. Returns (the job, None), or (None, the id of
+        the same request made moments ago), or (None, None) if it could not be queued."""
         rt = self.rt
         now = rt.clock()
         deadline = rt.settings.adops_export_deadline if fields["kind"] == "export" else TASK_DEADLINE
-        job = rt.store.create(Job(id=fields.pop("job_id"), created_at=now, deadline=now + deadline, **fields))
+        job = Job(id=fields.pop("job_id"), created_at=now, deadline=now + deadline, **fields)
+        job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW)
+        if earlier is not None:
+            return None, earlier
         try:
             self.actors.FIRST_STEP[job.kind].send(job.id)
         except Exception:
             # Never show "queued" for a job no worker will see.
             rt.store.transition(job.id, ["queued"], "failed", error="it could not be queued", finished_at=now)
             log.exception("enqueue failed for %s", job.id)
-            return None
-        return job
+            return None, None
+        return job, None
 
     def cancel(self, job_id: str, user_id: str) -> str:
         rt = self.rt
@@ -328,7 +327,7 @@ class Ingress:
             params.update(name=value.get("q"), page=int(value.get("p", 0)))
         else:
             params.update(group_id=str(value.get("g", "")), field=value.get("f", "monitoring_mode"), to=bool(value.get("to")))
-        job = self._submit(
+        job, _ = self._submit(
             job_id=new_job_id(), kind="task", vendor="24metrics", command=f"(button) {action.get('action_id')}",
             summary=summary.format(g=value.get("g", ""), p=int(value.get("p", 0)) + 1), params=params,
             user_id=user_id, channel_id=channel_id, team_id=(body.get("team") or {}).get("id", ""),

@@ -37,15 +37,17 @@ def test_console_runs_an_export_and_a_button_press_with_nothing_configured() -> 
     )
     ids = re.findall(r"Queued as job `(J[0-9A-Z]{8})`", out)
     assert len(ids) == 2, out
-    first, second = ids
-    # The progress message with its numbered button, the confirm dialog, the cancellation.
-    assert re.search(rf"── #C0CONSOLE · new message .*\n.*queued\n.*{first}.*\n  \[1\] Cancel", out), out
+    # The progress message with its numbered button (the two jobs race; button 1 is on whichever
+    # message came first), the confirm dialog, the cancellation.
+    first_button = re.search(r"── #C0CONSOLE · new message .*\n.*waiting for Instal.*\n.*`(J[0-9A-Z]{8})`.*\n  \[1\] Cancel", out)
+    assert first_button, out
+    cancelled = first_button.group(1)
+    other = next(i for i in ids if i != cancelled)
     assert "Cancel this job?" in out and "[y = Cancel job, n = Keep it]" in out
-    assert re.search(rf"was cancelled by @U0YOU\.\n.*{first}", out), out
-    # The other job runs to its download link, edited into the same message.
-    assert re.search(rf"waiting for Instal to build the file.*\n.*{second}", out), out
-    assert re.search(rf"is ready: download the file \(http://127\.0\.0\.1:\d+/files/instal/.*\.csv\)\n.*{second}", out), out
-    assert re.search(rf"`{first}` .*\*cancelled\*", out), out
+    assert re.search(rf"was cancelled by @U0YOU\.\n.*{cancelled}", out), out
+    # The other job runs to its download link, edited into its own message.
+    assert re.search(rf"is ready: download the file \(http://127\.0\.0\.1:\d+/files/instal/.*\.csv\)\n.*{other}", out), out
+    assert re.search(rf"`{cancelled}` .*\*cancelled\*", out), out
 
 
 def test_console_usage_error_and_help() -> None:

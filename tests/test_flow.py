@@ -31,9 +31,10 @@ def job_messages(slack: LocalSlack, job_id: str, channel: str = CHANNEL) -> list
 
 
 def outcome_text(slack: LocalSlack, job_id: str, channel: str = CHANNEL) -> str:
+    """What the job's one message shows now ("" before it is posted); a second message fails."""
     messages = job_messages(slack, job_id, channel)
-    assert len(messages) == 1, [m.text for m in messages]
-    return str(messages[0].blocks)
+    assert len(messages) <= 1, [m.text for m in messages]
+    return str(messages[0].blocks) if messages else ""
 
 
 def test_export_is_posted_once_and_updated_in_place(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
@@ -57,8 +58,9 @@ def test_export_is_posted_once_and_updated_in_place(stack: Stack, slack: LocalSl
     assert "Cancel" not in blocks, "a finished job has no cancel button"
     posts = [c for c in slack.calls_of("chat.postMessage") if job_id in str(c.params)]
     assert len(posts) == 1
-    states = [str(c.params.get("blocks")) for c in slack.calls_of("chat.update") if job_id in str(c.params)]
-    assert any("waiting for Instal" in s for s in states), "the waiting state was shown"
+    shown = [str(c.params.get("blocks")) for c in slack.calls_of("chat.postMessage") + slack.calls_of("chat.update")
+             if job_id in str(c.params)]
+    assert "waiting for Instal" in shown[0], "the progress message appears once Instal has the export"
     assert vendor.stats().get("instal.create") == 1
     assert int(job["polls"]) >= 1
     # The vendor got exactly what was asked for.

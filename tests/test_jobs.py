@@ -11,8 +11,7 @@ import redis
 from dramatiq.brokers.stub import StubBroker
 
 from bot.clock import is_leader
-from bot.localslack import Event, LocalSlack
-from tests.harness import BOT_TOKEN, RedisServer
+from tests.harness import RedisServer
 from workers import steps
 from workers.jobs import Job, JobStore, new_job_id
 from workers.runtime import Runtime
@@ -44,7 +43,7 @@ def make_job(store: JobStore, user: str = "U1", deadline_in: float = 600, **kw: 
         created_at=now, deadline=now + deadline_in,
     )
     fields.update(kw)
-    return store.create(Job.model_validate(fields))
+    return store.create(Job.model_validate(fields))[0]
 
 
 def test_ids_are_unambiguous_and_unique() -> None:
@@ -104,6 +103,20 @@ def test_recent_lists_newest_first_per_user_and_overall(store: JobStore) -> None
     assert store.recent("UNOBODY") == []
 
 
+def test_create_refuses_a_double_submit_while_the_first_is_active(store: JobStore, client: redis.Redis) -> None:
+    first = make_job(store)
+    client.set("adops:recent:x", first.id)
+    now = time.time()
+    second = Job(id=new_job_id(), kind="export", vendor="instal", command="c", summary="s", user_id="U1",
+                 channel_id="C1", created_at=now, deadline=now + 60)
+    _, earlier = store.create(second, dedup_key="adops:recent:x")
+    assert earlier == first.id and store.get(second.id) is None
+    store.transition(first.id, [], "delivered")
+    _, earlier = store.create(second, dedup_key="adops:recent:x")
+    assert earlier is None and store.get(second.id) is not None
+    assert client.get("adops:recent:x") == second.id.encode() and 0 < client.ttl("adops:recent:x") <= 10
+
+
 def test_claims_are_exclusive(store: JobStore) -> None:
     assert store.claim("action:1.2", 10) is True
     assert store.claim("action:1.2", 10) is False
@@ -133,27 +146,32 @@ def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
     assert rt.store.overdue(time.time()) == []
 
 
-def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(
-    client: redis.Redis, slack: LocalSlack
-) -> None:
-    settings = load({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url,
+def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redis_server: RedisServer) -> None:
+    """The person cancels between the request step reading the job and calling the vendor."""
+
+    class CancelRightAfterTheRead(redis.Redis):
+        armed = True
+
+        def hgetall(self, name):  # type: ignore[no-untyped-def,override]
+            raw = super().hgetall(name)
+            if self.armed and raw:
+                self.armed = False
+                steps.cancel(rt, job.id, "U1")
+            return raw
+
+    client = CancelRightAfterTheRead.from_url(redis_server.url(next(_db) % 64))
+    client.flushdb()
+    settings = load({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "http://127.0.0.1:9/api/",
                      "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
     rt = Runtime(settings=settings, redis=client, broker=StubBroker(), store=JobStore(client), slack=SlackEgress(settings))
+    client.armed = False
     job = make_job(rt.store)
-    # The person presses Cancel the moment the progress message appears, while the request
-    # step is between reading the job and calling the vendor.
-    def press_cancel(event: Event) -> None:
-        if event.kind == "posted":
-            steps.cancel(rt, job.id, "U1")
-
-    slack.subscribe(press_cancel)
+    client.armed = True
     sent: list[object] = []
-    try:
-        # A vendor call would fail loudly (closed port → StepRetry raised here).
-        steps.request(rt, job.id, lambda *a, **k: sent.append(a), lambda *a, **k: sent.append(a))
-    finally:
-        slack.unsubscribe(press_cancel)
+    # A vendor call would fail loudly (closed port → StepRetry raised here).
+    steps.request(rt, job.id, lambda *a, **k: sent.append(a), lambda *a, **k: sent.append(a))
     assert sent == [] and rt.store.get(job.id).state == "cancelled"  # type: ignore[union-attr]
+    client.flushdb()
 
 
 def test_only_one_clock_leads(client: redis.Redis) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.schedule import MAX_DELAY, poll_delay, poll_times
+from workers.schedule import MAX_DELAY, next_poll_delay, poll_delay, poll_offset, poll_times
 
 
 @pytest.mark.parametrize(
@@ -26,3 +26,21 @@ def test_delays_grow_then_cap() -> None:
     assert delays[0] == 3.0
     assert all(b >= a for a, b in zip(delays, delays[1:]))
     assert max(delays) == MAX_DELAY
+
+
+@pytest.mark.parametrize(
+    ("polls_done", "requested_at", "now", "expected"),
+    [
+        (0, 100.0, 100.0, 3.0),  # on time: the first poll 3 s after the export was created
+        (1, 100.0, 105.4, 2.7),  # poll 1 ran 2.4 s late: poll 2 stays due at 108.1, not 110.5
+        (3, 100.0, 100.0 + 16.8, 14.7),  # poll 4 due at 31.5 s, the one that sees a 30 s export
+        (5, 100.0, 1000.0, 0.25 * 42.6),  # after an outage: no burst, a quarter of the gap
+        (0, 100.0, 103.0, 0.75),
+    ],
+)
+def test_polls_keep_their_timetable(polls_done: int, requested_at: float, now: float, expected: float) -> None:
+    assert next_poll_delay(polls_done, requested_at, now) == pytest.approx(expected, abs=0.06)
+
+
+def test_offsets_are_the_cumulative_delays() -> None:
+    assert [round(poll_offset(n), 1) for n in range(4)] == [round(t, 1) for t in poll_times(30)]

@@ -311,7 +311,7 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
             "integration": integration}
 
 
-@register("fg_bulk", render=bulk_message)
+@register("fg_bulk", render=bulk_message, slow=True)
 def bulk_set(rt: Runtime, job: Job) -> dict[str, Any]:
     integration, to = job.params["integration"], bool(job.params["to"])
     client = rt.metrics24()

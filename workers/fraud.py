@@ -56,7 +56,7 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-@register("fraud", render=lambda job: fraud_message(job.result))
+@register("fraud", render=lambda job: fraud_message(job.result), slow=True)
 def fraud(rt: Runtime, job: Job) -> dict[str, Any]:
     client = rt.metrics24()
     params = {

@@ -70,6 +70,7 @@ class Job(BaseModel):
     deadline: float
     # vendor side
     export_id: str = ""
+    requested_at: float = 0.0  # when the vendor export was created: polls are due from then
     vendor_state: str = ""
     polls: int = 0
     poll_seq: int = 0
@@ -135,6 +136,30 @@ for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
 return 'OK:' .. state
 """
 
+# Creates a job: hash, TTL, recency indexes, deadline index; with a 5th key, refuses when that
+# key names a job that is still active (returns its id). ARGV: id, created_at, deadline, ttl,
+# user index limit, global index limit, dedup window, key prefix, then field/value pairs.
+_CREATE = """
+if KEYS[5] then
+  local previous = redis.call('GET', KEYS[5])
+  if previous then
+    local state = redis.call('HGET', ARGV[8] .. 'job:' .. previous, 'state')
+    if state == 'queued' or state == 'requesting' or state == 'waiting' or state == 'ready' then
+      return previous
+    end
+  end
+  redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[7])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+return false
+"""
+
 # Moves the poll chain from ARGV[1] to ARGV[1]+1 and counts the poll, unless something else has
 # moved it already or the job is no longer waiting.
 _ADVANCE_POLL = """
@@ -155,6 +180,7 @@ class JobStore:
         self.prefix = prefix
         self._transition = client.register_script(_TRANSITION)
         self._advance_poll = client.register_script(_ADVANCE_POLL)
+        self._create = client.register_script(_CREATE)
 
     # -- keys -------------------------------------------------------------------------------
     def key(self, job_id: str) -> str:
@@ -190,19 +216,24 @@ class JobStore:
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
     # -- writes -----------------------------------------------------------------------------
-    def create(self, job: Job) -> Job:
-        now = job.created_at
-        job = job.model_copy(update={"updated_at": now})
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.key(job.id), mapping=job.to_redis())
-        pipe.expire(self.key(job.id), JOB_TTL)
-        pipe.zadd(self._user_index(job.user_id), {job.id: now})
-        pipe.zremrangebyrank(self._user_index(job.user_id), 0, -USER_INDEX_LIMIT - 1)
-        pipe.zadd(self._all_index, {job.id: now})
-        pipe.zremrangebyrank(self._all_index, 0, -ALL_INDEX_LIMIT - 1)
-        pipe.zadd(self._open_index, {job.id: job.deadline})
-        pipe.execute()
-        return job
+    def create(self, job: Job, *, dedup_key: str | None = None, dedup_window: int = 10) -> tuple[Job, str | None]:
+        """Record a new job in one round trip.
+
+        With ``dedup_key``: if that key names a job that is still active, nothing is written and
+        that job's id is returned second (a double submit); otherwise the key is set to this job
+        for ``dedup_window`` seconds.
+        """
+        job = job.model_copy(update={"updated_at": job.created_at})
+        fields = [item for pair in job.to_redis().items() for item in pair]
+        keys = [self.key(job.id), self._user_index(job.user_id), self._all_index, self._open_index]
+        if dedup_key:
+            keys.append(dedup_key)
+        args = [job.id, repr(job.created_at), repr(job.deadline), JOB_TTL, USER_INDEX_LIMIT, ALL_INDEX_LIMIT,
+                dedup_window, self.prefix, *fields]
+        previous = self._create(keys=keys, args=args)
+        if previous:
+            return job, previous.decode() if isinstance(previous, bytes) else str(previous)
+        return job, None
 
     def transition(self, job_id: str, allowed: Iterable[str], to: str | None = None, **fields: Any) -> bool:
         """Set ``fields`` (and ``state=to``) only if the job is in one of ``allowed`` states.

@@ -17,6 +17,23 @@ def poll_delay(polls_done: int) -> float:
     return min(MAX_DELAY, FIRST_DELAY * FACTOR**polls_done)
 
 
+def poll_offset(polls_done: int) -> float:
+    """When poll number ``polls_done + 1`` is due, in seconds after the export was created.
+
+    Polls are due on this fixed timetable rather than a delay after the previous one, so a
+    worker that runs a poll late (a burst of new exports, a restart) does not push every later
+    poll back by as much.
+    """
+    return sum(poll_delay(n) for n in range(polls_done + 1))
+
+
+def next_poll_delay(polls_done: int, requested_at: float, now: float) -> float:
+    """Seconds from ``now`` until the next poll is due; never a burst of immediate polls after
+    an outage (at least a quarter of the nominal gap, and half a second)."""
+    due = requested_at + poll_offset(polls_done)
+    return max(due - now, 0.25 * poll_delay(polls_done), 0.5)
+
+
 def poll_times(horizon: float) -> list[float]:
     """Offsets (from the export's creation) of every poll up to and including the first at or
     after ``horizon``: the polls an export that is ready at ``horizon`` costs."""

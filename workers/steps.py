@@ -22,7 +22,7 @@ from dramatiq.errors import Retry
 from workers import render
 from workers.jobs import ACTIVE, Job
 from workers.runtime import NotConfigured, Runtime
-from workers.schedule import poll_delay
+from workers.schedule import next_poll_delay
 from workers.slack import CannotPost, SlackRetryLater
 from workers.vendors.errors import VendorError, VendorTransient
 
@@ -52,7 +52,6 @@ def request(rt: Runtime, job_id: str, send_poll: Sender, send_publish: Sender) -
     job = rt.store.get(job_id)
     if job is None or job.terminal:
         return
-    refresh_progress(rt, job)
     if not job.export_id:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return  # cancelled (or failed) since it was queued: ask the vendor for nothing
@@ -64,7 +63,8 @@ def request(rt: Runtime, job_id: str, send_poll: Sender, send_publish: Sender) -
             fail(rt, job_id, _reason(exc), send_publish)
             return
         if not rt.store.transition(
-            job_id, ["queued", "requesting"], "waiting", export_id=export_id, vendor_state="QUEUED", last_error=""
+            job_id, ["queued", "requesting"], "waiting", export_id=export_id, vendor_state="QUEUED", last_error="",
+            requested_at=rt.clock(),
         ):
             # Cancelled meanwhile (the vendor export is left to expire), or a redelivered copy got
             # here first: either way the job already has its path.
@@ -72,11 +72,13 @@ def request(rt: Runtime, job_id: str, send_poll: Sender, send_publish: Sender) -
         job = rt.store.get(job_id)
         if job is None:
             return
-        refresh_progress(rt, job)
+    # The first progress message appears once the vendor has the export: one Slack call per
+    # export fewer than posting "queued" first, and nothing to retract if the vendor says no.
+    refresh_progress(rt, job)
     if job.state == "waiting":
         # Also reached by a redelivered request whose first run died after storing the id and
         # before this send; a duplicate poll collapses on ``poll_seq``.
-        send_poll(job_id, job.poll_seq, delay=poll_delay(job.polls))
+        send_poll(job_id, job.poll_seq, delay=next_poll_delay(job.polls, job.requested_at or job.created_at, rt.clock()))
 
 
 def poll(rt: Runtime, job_id: str, seq: int, send_poll: Sender, send_publish: Sender) -> None:
@@ -122,7 +124,7 @@ def poll(rt: Runtime, job_id: str, seq: int, send_poll: Sender, send_publish: Se
         return
     # Send the next poll before advancing the sequence: dying in between leaves a duplicate
     # (harmless, it collapses) rather than no poll at all (a stuck job).
-    delay = min(poll_delay(job.polls + 1), max(1.0, job.deadline - now))
+    delay = min(next_poll_delay(job.polls + 1, job.requested_at or job.created_at, now), max(1.0, job.deadline - now))
     send_poll(job_id, seq + 1, delay=delay)
     if rt.store.advance_poll(job_id, seq, status.vendor_state):
         fresh = rt.store.get(job_id)
@@ -137,10 +139,11 @@ def run_task(rt: Runtime, job_id: str, send_publish: Sender) -> None:
     job = rt.store.get(job_id)
     if job is None or job.terminal:
         return
-    refresh_progress(rt, job)
+    task = tasks.get(job.params["op"])
+    if task.slow:
+        refresh_progress(rt, job)  # quick tasks just post their result
     if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
         return
-    task = tasks.get(job.params["op"])
     try:
         result = task.run(rt, job)
     except VendorTransient as exc:

@@ -41,14 +41,16 @@ class Task:
     op: str
     run: Runner
     render: Renderer
+    #: Takes long enough (many vendor pages) to deserve a progress message first.
+    slow: bool = False
 
 
 TASKS: dict[str, Task] = {}
 
 
-def register(op: str, render: Renderer) -> Callable[[Runner], Runner]:
+def register(op: str, render: Renderer, *, slow: bool = False) -> Callable[[Runner], Runner]:
     def decorate(run: Runner) -> Runner:
-        TASKS[op] = Task(op, run, render)
+        TASKS[op] = Task(op, run, render, slow)
         return run
 
     return decorate
