@@ -257,7 +257,7 @@ def create_direct(redis_url: str, count: int) -> tuple[list[str], float, float]:
     ids = []
     for i in range(count):
         now = time.time()
-        job = store.create(Job(
+        job, _ = store.create(Job(
             id=new_job_id(), kind="export", vendor="instal", command=TEXT, summary="Instal export yesterday, daily",
             params={"start_date": "2026-11-20", "stop_date": "2026-11-20", "interval": "daily", "csv_headers": True,
                     "format": "csv"},

@@ -51,7 +51,14 @@ def create_app(rt: Runtime, *, client: WebClient | None = None, token_verificati
 
     @app.command("/adops")
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
-        ack(**ingress.command(body))
+        try:
+            answer = ingress.command(body)
+        except Exception as exc:
+            # A bug or an unreachable Redis: say so in Slack rather than let Slack show
+            # "dispatch_failed"; the log has the details (never the values).
+            log.exception("command failed: %s", type(exc).__name__)
+            answer = _ephemeral("Sorry, something went wrong on our side and nothing was queued. Please try again.")
+        ack(**answer)
 
     @app.action(render.CANCEL_ACTION)
     def on_cancel_click(ack: Ack, body: dict[str, Any]) -> None:

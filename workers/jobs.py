@@ -92,9 +92,14 @@ class Job(BaseModel):
     def terminal(self) -> bool:
         return self.state in TERMINAL
 
-    def to_redis(self) -> dict[str, str]:
+    def to_redis(self, *, sparse: bool = False) -> dict[str, str]:
+        """Fields as Redis strings; ``sparse`` leaves out those still at their default (a new
+        job is mostly defaults, and the ack path pays for every argument it sends)."""
         out: dict[str, str] = {}
-        for name, value in self.model_dump().items():
+        dumped = self.model_dump(exclude_defaults=sparse) if sparse else self.model_dump()
+        if sparse:
+            dumped["state"] = self.state  # the Lua guards read it
+        for name, value in dumped.items():
             if isinstance(value, dict):
                 out[name] = json.dumps(value, separators=(",", ":"), default=str)
             elif isinstance(value, bool):
@@ -164,7 +169,7 @@ return false
 # moved it already or the job is no longer waiting.
 _ADVANCE_POLL = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'waiting' then return 0 end
-if redis.call('HGET', KEYS[1], 'poll_seq') ~= ARGV[1] then return 0 end
+if (redis.call('HGET', KEYS[1], 'poll_seq') or '0') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'poll_seq', tostring(tonumber(ARGV[1]) + 1),
            'polls', tostring(tonumber(redis.call('HGET', KEYS[1], 'polls') or '0') + 1),
            'vendor_state', ARGV[2], 'updated_at', ARGV[3])
@@ -224,7 +229,7 @@ class JobStore:
         for ``dedup_window`` seconds.
         """
         job = job.model_copy(update={"updated_at": job.created_at})
-        fields = [item for pair in job.to_redis().items() for item in pair]
+        fields = [item for pair in job.to_redis(sparse=True).items() for item in pair]
         keys = [self.key(job.id), self._user_index(job.user_id), self._all_index, self._open_index]
         if dedup_key:
             keys.append(dedup_key)

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from dramatiq.errors import Retry
 
@@ -55,12 +56,8 @@ def request(rt: Runtime, job_id: str, send_poll: Sender, send_publish: Sender) -
     if not job.export_id:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return  # cancelled (or failed) since it was queued: ask the vendor for nothing
-        try:
-            export_id = rt.exporter(job.vendor).create(job.params)
-        except VendorTransient as exc:
-            raise _retry(rt, job, exc) from None
-        except (VendorError, NotConfigured) as exc:
-            fail(rt, job_id, _reason(exc), send_publish)
+        export_id = _vendor(rt, job, send_publish, lambda: rt.exporter(job.vendor).create(job.params))
+        if export_id is _FAILED:
             return
         if not rt.store.transition(
             job_id, ["queued", "requesting"], "waiting", export_id=export_id, vendor_state="QUEUED", last_error="",
@@ -85,12 +82,8 @@ def poll(rt: Runtime, job_id: str, seq: int, send_poll: Sender, send_publish: Se
     job = rt.store.get(job_id)
     if job is None or job.state != "waiting" or job.poll_seq != seq:
         return  # finished, cancelled, or a stale duplicate of a poll that already ran
-    try:
-        status = rt.exporter(job.vendor).check(job.export_id)
-    except VendorTransient as exc:
-        raise _retry(rt, job, exc) from None
-    except (VendorError, NotConfigured) as exc:
-        fail(rt, job_id, _reason(exc), send_publish)
+    status = _vendor(rt, job, send_publish, lambda: rt.exporter(job.vendor).check(job.export_id))
+    if status is _FAILED:
         return
     now = rt.clock()
     if status.state == "failed":
@@ -144,12 +137,8 @@ def run_task(rt: Runtime, job_id: str, send_publish: Sender) -> None:
         refresh_progress(rt, job)  # quick tasks just post their result
     if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
         return
-    try:
-        result = task.run(rt, job)
-    except VendorTransient as exc:
-        raise _retry(rt, job, exc) from None
-    except (VendorError, NotConfigured, tasks.Refused) as exc:
-        fail(rt, job_id, _reason(exc), send_publish)
+    result = _vendor(rt, job, send_publish, lambda: task.run(rt, job))
+    if result is _FAILED:
         return
     if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
         send_publish(job_id)
@@ -294,6 +283,23 @@ def _deliver(rt: Runtime, job: Job, message: render.Rendered) -> None:
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+_FAILED: Any = object()
+
+
+def _vendor(rt: Runtime, job: Job, send_publish: Sender, call: Callable[[], Any]) -> Any:
+    """Run one vendor call for a step: transient trouble is retried (Dramatiq's backoff, the
+    vendor's Retry-After), anything the person must act on fails the job with its message
+    and gives ``_FAILED``."""
+    from workers.tasks import Refused
+
+    try:
+        return call()
+    except VendorTransient as exc:
+        raise _retry(rt, job, exc) from None
+    except (VendorError, NotConfigured, Refused) as exc:
+        fail(rt, job.id, _reason(exc), send_publish)
+        return _FAILED
 
 
 def _retry(rt: Runtime, job: Job, exc: VendorTransient) -> StepRetry:
