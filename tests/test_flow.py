@@ -257,7 +257,10 @@ def test_slack_rate_limits_delay_but_never_drop_or_double(stack: Stack, slack: L
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("delivered",))
     slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=20)
-    assert stack.job(job_id)["outcome_posted"] == "1"
+    wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome to be marked posted")
+    assert len(job_messages(slack, job_id)) == 1
+    refused = [c for c in slack.calls_of("chat.postMessage") + slack.calls_of("chat.update") if not c.ok]
+    assert refused and all(c.error == "ratelimited" for c in refused), "Slack's 429s were met and outlived"
 
 
 def test_double_submit_is_one_job(stack: Stack, vendor: Sandbox) -> None:
@@ -287,3 +290,11 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
     assert vendor.stats()["instal.create"] == 1
     assert len([c for c in slack.calls_of("chat.postMessage") if job_id in str(c.params)]) == 1
     assert len(job_messages(slack, job_id)) == 1
+
+
+def test_channels_outside_the_allow_list_are_refused(make_stack: Callable[..., Stack], vendor: Sandbox) -> None:
+    stack = make_stack(ADOPS_CHANNELS="CALLOWED")
+    body = stack.command("export instal yesterday", channel="CGENERAL").json()
+    assert "isn't enabled in this channel" in body["text"] and "ADOPS_CHANNELS" in body["text"]
+    assert not stack.redis.keys("adops:job:*")
+    assert "Queued as job" in stack.command("export instal yesterday", channel="CALLOWED").json()["text"]
