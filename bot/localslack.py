@@ -11,6 +11,11 @@ Two users:
 - ``adops console`` (the embedded default) subscribes to it and prints what Slack would show;
 - the tests use it as the fake Slack and inspect ``calls``, ``messages()`` and ``files()``.
 
+It also speaks Socket Mode: ``apps.connections.open`` (with the app-level token) hands out a
+``ws://`` URL on the same server, where a minimal RFC 6455 endpoint greets the client with
+``hello``; :meth:`LocalSlack.socket_send` delivers an envelope and :meth:`LocalSlack.socket_ack`
+waits for the client's acknowledgement, so ``adops socket`` runs unchanged against it.
+
 It is strict where Slack is strict, because the point of a fake is to fail where production
 would: Block Kit limits answer ``invalid_blocks``, a ``response_url`` dies after five uses or
 thirty minutes, ephemeral messages cannot be edited, a channel the bot is not in refuses posts.
@@ -21,18 +26,23 @@ Everything lives in memory behind one lock; the call log keeps the last few thou
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import json
 import logging
 import secrets
+import socket
+import struct
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -82,8 +92,14 @@ CALL_LOG_SIZE = 5_000
 #: Pseudo-methods under which non-API traffic is recorded in the call log.
 RESPONSE_URL_METHOD = "response_url"
 UPLOAD_METHOD = "upload"
+SOCKET_ENVELOPE_METHOD = "socket_envelope"
+SOCKET_ACK_METHOD = "socket_ack"
+
+#: Methods that take the app-level (xapp-) token rather than the bot token.
+_APP_TOKEN_METHODS = frozenset({"apps.connections.open"})
 
 _BOT_ID = "B0ADOPS"
+_APP_ID = "A0ADOPS"
 _KNOWN_BLOCKS = frozenset(
     {
         "actions",
@@ -192,6 +208,20 @@ class _Failure:
     remaining: int
     retry_after: int | None
     status: int
+
+
+class _SocketConnection:
+    """One accepted WebSocket. Frames are written whole under ``lock``: ``socket_send`` runs in
+    the caller's thread while the reader thread answers pings on the same socket."""
+
+    def __init__(self, conn_id: str, sock: socket.socket) -> None:
+        self.id = conn_id
+        self.sock = sock
+        self.lock = threading.Lock()
+
+    def send(self, opcode: int, data: bytes) -> None:
+        with self.lock:
+            self.sock.sendall(_ws_frame(opcode, data))
 
 
 class _ApiError(Exception):
@@ -454,6 +484,73 @@ def _permalink_ts(ts: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# WebSocket framing (RFC 6455), just what Socket Mode uses
+
+
+_WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+WS_CONTINUATION, WS_TEXT, WS_BINARY, WS_CLOSE, WS_PING, WS_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+#: Socket Mode messages are small JSON; anything bigger is a broken client, not a payload.
+_WS_MAX_MESSAGE = 16 * 1024 * 1024
+
+
+class _WsProtocolError(Exception):
+    """The client broke RFC 6455; the connection is closed with ``code``."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def _ws_accept(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + _WS_GUID).encode()).digest()).decode()
+
+
+def _ws_frame(opcode: int, data: bytes) -> bytes:
+    """One final, unmasked frame: servers must not mask (and slack_sdk cannot unmask)."""
+    n = len(data)
+    if n < 126:
+        header = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 1 << 16:
+        header = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return header + data
+
+
+def _ws_read_frame(rfile: BinaryIO) -> tuple[bool, int, bytes] | None:
+    """Read one client frame as (fin, opcode, unmasked payload); None when the peer hung up."""
+    head = rfile.read(2)
+    if len(head) < 2:
+        return None
+    b1, b2 = head
+    fin, opcode, masked, n = bool(b1 & 0x80), b1 & 0x0F, b2 & 0x80, b2 & 0x7F
+    if b1 & 0x70:
+        raise _WsProtocolError(1002, "reserved bits set without an extension")
+    if not masked:
+        raise _WsProtocolError(1002, "client frames must be masked")
+    if n == 126:
+        n = struct.unpack("!H", _ws_read_exactly(rfile, 2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", _ws_read_exactly(rfile, 8))[0]
+    if opcode >= WS_CLOSE and (n > 125 or not fin):
+        raise _WsProtocolError(1002, "control frames are short and unfragmented")
+    if n > _WS_MAX_MESSAGE:
+        raise _WsProtocolError(1009, "message too big")
+    mask = _ws_read_exactly(rfile, 4)
+    data = _ws_read_exactly(rfile, n)
+    # XOR with the repeating 4-byte key, done on big integers rather than byte by byte
+    key = (mask * (n // 4 + 1))[:n]
+    return fin, opcode, (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+def _ws_read_exactly(rfile: BinaryIO, n: int) -> bytes:
+    data = rfile.read(n) if n else b""
+    if len(data) < n:
+        raise EOFError
+    return data
+
+
+# --------------------------------------------------------------------------------------------
 # The server
 
 
@@ -467,12 +564,14 @@ class LocalSlack:
         self,
         *,
         bot_token: str = "xoxb-local",
+        app_token: str = "xapp-local",
         host: str = "127.0.0.1",
         port: int = 0,
         team_id: str = "T0LOCAL",
         bot_user_id: str = "U0ADOPS",
     ) -> None:
         self._bot_token = bot_token
+        self._app_token = app_token
         self._host = host
         self._port = port
         self.team_id = team_id
@@ -482,6 +581,11 @@ class LocalSlack:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._subscribers: list[Callable[[Event], None]] = []
+        # Socket Mode: tickets and live connections belong to clients, not to the recorded
+        # state, so they survive reset() like the server does. Insertion order is connect order.
+        self._socket_tickets: set[str] = set()
+        self._sockets: dict[str, _SocketConnection] = {}
+        self._socket_changed = threading.Condition(self._lock)
         # counters survive reset(): a ts or file id handed out before must never come back
         self._seq = itertools.count(1)
         self._ids = itertools.count(1)
@@ -498,6 +602,7 @@ class LocalSlack:
         self._failures: dict[str, _Failure] = {}
         self._restricted: dict[str, str] = {}
         self._users: dict[str, dict[str, Any]] = {}
+        self._acks: dict[str, dict[str, Any]] = {}  # envelope id -> the client's first ack
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -517,6 +622,7 @@ class LocalSlack:
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        self._close_sockets()
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -613,6 +719,66 @@ class LocalSlack:
         Subscribers stay, and so does the server."""
         with self._lock:
             self._init_state()
+
+    # -- Socket Mode ---------------------------------------------------------------------------
+
+    def socket_send(self, envelope_type: str, payload: dict[str, Any], *, accepts_response_payload: bool = True) -> str:
+        """Deliver one envelope (``slash_commands``, ``interactive``, ``events_api``) the way Slack
+        does and return its ``envelope_id``; :meth:`socket_ack` then waits for the answer.
+
+        Slack hands each envelope to one of the app's connections, not to all of them: this
+        picks the newest, which is the one a reconnecting client has just opened.
+        """
+        envelope_id = str(uuid.uuid4())
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": envelope_type,
+            "payload": payload,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        with self._lock:
+            conn = next(reversed(self._sockets.values()), None)
+            if conn is None:
+                raise RuntimeError("no Socket Mode client is connected (see socket_connected())")
+            self._record(SOCKET_ENVELOPE_METHOD, {"envelope_id": envelope_id, "type": envelope_type}, None)
+        conn.send(WS_TEXT, json.dumps(envelope).encode())
+        return envelope_id
+
+    def socket_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Wait for the client's acknowledgement of ``envelope_id`` and return it as sent, e.g.
+        ``{"envelope_id": ..., "payload": {"text": ..., "response_type": "ephemeral"}}``.
+
+        Raises ``AssertionError`` with the recent calls on timeout, like :meth:`wait_for`.
+        """
+        with self._socket_changed:
+            acked = self._socket_changed.wait_for(lambda: envelope_id in self._acks, timeout)
+            ack = self._acks.get(envelope_id)
+        if not acked or ack is None:
+            raise AssertionError(f"LocalSlack.socket_ack: no ack for {envelope_id} within {timeout}s\n{self.dump()}")
+        return ack
+
+    def socket_connected(self, timeout: float = 10.0) -> bool:
+        """Whether a Socket Mode client is connected, waiting up to ``timeout`` for one.
+        ``socket_connected(0)`` just looks."""
+        with self._socket_changed:
+            return self._socket_changed.wait_for(lambda: bool(self._sockets), timeout)
+
+    def socket_connections(self) -> list[str]:
+        """Ids of the open Socket Mode connections, oldest first (a reconnect shows a new id)."""
+        with self._lock:
+            return list(self._sockets)
+
+    def socket_disconnect(self, reason: str = "refresh_requested") -> None:
+        """Ask every connected client to move to a new URL, as Slack does every few hours; a
+        well-behaved client opens a new connection and then drops the old one itself."""
+        message = {"type": "disconnect", "reason": reason, "debug_info": {"host": "localslack"}}
+        with self._lock:
+            conns = list(self._sockets.values())
+        for conn in conns:
+            try:
+                conn.send(WS_TEXT, json.dumps(message).encode())
+            except OSError:
+                pass  # already going away, which is what was asked
 
     # -- inspection ----------------------------------------------------------------------------
 
@@ -720,8 +886,11 @@ class LocalSlack:
                     raise _ApiError("unknown_method")
                 if not token:
                     raise _ApiError("not_authed")
-                if token != self._bot_token:
-                    raise _ApiError("invalid_auth")
+                expected = self._app_token if method in _APP_TOKEN_METHODS else self._bot_token
+                if token != expected:
+                    # Slack tells a valid token of the wrong kind apart from a bad one
+                    known = token in (self._bot_token, self._app_token)
+                    raise _ApiError("not_allowed_token_type" if known else "invalid_auth")
                 self._injected_failure(method)
                 body = handler(self, params, changes)
             except _ApiError as e:
@@ -826,6 +995,113 @@ class LocalSlack:
             return 404, b"file_not_found"
         return 200, f.content
 
+    def _socket_claim(self, ticket: str) -> bool:
+        """Spend a ticket minted by apps.connections.open; each URL connects once, as on Slack."""
+        with self._lock:
+            if ticket not in self._socket_tickets:
+                return False
+            self._socket_tickets.discard(ticket)
+            return True
+
+    def _socket_serve(self, sock: socket.socket, rfile: BinaryIO) -> None:
+        """Run one upgraded connection until either side closes it (in the handler's thread)."""
+        conn = _SocketConnection(uuid.uuid4().hex[:12], sock)
+        with self._lock:
+            count = len(self._sockets) + 1
+        # hello goes out before the connection is visible to socket_send, so it is always first
+        hello = {
+            "type": "hello",
+            "num_connections": count,
+            "debug_info": {"host": "localslack", "approximate_connection_time": 18_060},
+            "connection_info": {"app_id": _APP_ID},
+        }
+        try:
+            conn.send(WS_TEXT, json.dumps(hello).encode())
+        except OSError:
+            return
+        with self._socket_changed:
+            self._sockets[conn.id] = conn
+            self._socket_changed.notify_all()
+        try:
+            self._socket_read(conn, rfile)
+        finally:
+            with self._socket_changed:
+                self._sockets.pop(conn.id, None)
+                self._socket_changed.notify_all()
+
+    def _socket_read(self, conn: _SocketConnection, rfile: BinaryIO) -> None:
+        parts: list[bytes] = []
+        kind = WS_TEXT
+        try:
+            while True:
+                frame = _ws_read_frame(rfile)
+                if frame is None:
+                    return
+                fin, opcode, data = frame
+                if opcode == WS_PING:
+                    # slack_sdk pings every ping_interval and drops a connection that stays silent
+                    conn.send(WS_PONG, data)
+                elif opcode == WS_PONG:
+                    pass
+                elif opcode == WS_CLOSE:
+                    conn.send(WS_CLOSE, data[:2])
+                    return
+                elif opcode in (WS_TEXT, WS_BINARY, WS_CONTINUATION):
+                    if (opcode == WS_CONTINUATION) != bool(parts):
+                        raise _WsProtocolError(1002, "unexpected continuation frame")
+                    if opcode != WS_CONTINUATION:
+                        kind = opcode
+                    parts.append(data)
+                    if sum(len(p) for p in parts) > _WS_MAX_MESSAGE:
+                        raise _WsProtocolError(1009, "message too big")
+                    if fin:
+                        message, parts = b"".join(parts), []
+                        if kind != WS_TEXT:
+                            raise _WsProtocolError(1003, "Socket Mode speaks text frames")
+                        self._socket_message(message)
+                else:
+                    raise _WsProtocolError(1002, f"unknown opcode {opcode}")
+        except _WsProtocolError as e:
+            logger.warning("LocalSlack closing a Socket Mode connection: %s", e)
+            try:
+                conn.send(WS_CLOSE, struct.pack("!H", e.code) + str(e).encode())
+            except OSError:
+                pass
+        except (OSError, EOFError):
+            pass  # the client went away mid-frame; nothing to answer
+
+    def _socket_message(self, raw: bytes) -> None:
+        """Record a text message from the client: an ack is ``{"envelope_id": ..., "payload"?: ...}``."""
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            message = None
+        with self._socket_changed:
+            if not isinstance(message, dict) or not isinstance(message.get("envelope_id"), str):
+                self._record(SOCKET_ACK_METHOD, {"raw": _short(raw.decode("utf-8", "replace"), 200)}, "invalid_ack")
+                return
+            self._record(SOCKET_ACK_METHOD, message, None)
+            # the first ack is the answer Slack acts on; later ones only show up in the call log
+            self._acks.setdefault(message["envelope_id"], message)
+            self._socket_changed.notify_all()
+
+    def _close_sockets(self) -> None:
+        """Say goodbye (1001, going away) and hang up; each reader thread then ends its loop."""
+        with self._lock:
+            conns = list(self._sockets.values())
+            self._socket_tickets.clear()
+        for conn in conns:
+            try:
+                conn.send(WS_CLOSE, struct.pack("!H", 1001) + b"server stopping")
+            except OSError:
+                pass
+            try:
+                conn.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        with self._socket_changed:
+            self._socket_changed.wait_for(lambda: not self._sockets, timeout=5)
+
     # -- API methods (called under self._lock) ---------------------------------------------------
 
     def _check_content(self, params: dict[str, Any]) -> None:
@@ -887,6 +1163,11 @@ class LocalSlack:
             "bot_id": _BOT_ID,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, params: dict[str, Any], events: list[tuple[EventKind, Message]]) -> dict[str, Any]:
+        ticket = secrets.token_urlsafe(12)
+        self._socket_tickets.add(ticket)
+        return {"url": "ws" + self.url[len("http"):] + f"/socket/{ticket}"}
 
     def _chat_post_message(self, params: dict[str, Any], events: list[tuple[EventKind, Message]]) -> dict[str, Any]:
         channel = self._channel_for_post(params)
@@ -1114,6 +1395,7 @@ class LocalSlack:
 
 
 _API_METHODS: dict[str, Callable[[LocalSlack, dict[str, Any], list[tuple[EventKind, Message]]], dict[str, Any]]] = {
+    "apps.connections.open": LocalSlack._apps_connections_open,
     "auth.test": LocalSlack._auth_test,
     "chat.postMessage": LocalSlack._chat_post_message,
     "chat.update": LocalSlack._chat_update,
@@ -1166,6 +1448,8 @@ def _make_handler(slack: LocalSlack) -> type[BaseHTTPRequestHandler]:
                     self._send(status, text.encode(), "text/plain; charset=utf-8")
                 elif len(segments) == 3 and segments[0] == "actions" and self.command == "POST":
                     self._response_url(segments[2], raw)
+                elif len(segments) == 2 and segments[0] == "socket" and self.command == "GET":
+                    self._websocket(segments[1])
                 elif len(segments) >= 2 and segments[0] == "files" and self.command == "GET":
                     status, data = slack._serve_file(segments[1], _bearer(self.headers.get("Authorization")))
                     self._send(status, data, "application/octet-stream")
@@ -1185,6 +1469,26 @@ def _make_handler(slack: LocalSlack) -> type[BaseHTTPRequestHandler]:
             token = token or (params.get("token") if isinstance(params.get("token"), str) else None)
             status, headers, body = slack._handle_api(method, params, token)
             self._json(status, headers, body)
+
+        def _websocket(self, ticket: str) -> None:
+            key = self.headers.get("Sec-WebSocket-Key", "")
+            upgrade = (self.headers.get("Upgrade") or "").lower() == "websocket"
+            connection = "upgrade" in (self.headers.get("Connection") or "").lower()
+            if not (upgrade and connection and key and self.headers.get("Sec-WebSocket-Version") == "13"):
+                self._send(400, b"not a websocket handshake", "text/plain; charset=utf-8")
+                return
+            if not slack._socket_claim(ticket):
+                self._send(401, b"invalid_ticket", "text/plain; charset=utf-8")
+                return
+            # 101 is an HTTP/1.1 answer; the handler's HTTP/1.0 default would misstate it
+            self.protocol_version = "HTTP/1.1"
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", _ws_accept(key))
+            self.end_headers()
+            self.close_connection = True  # once the WebSocket ends, so does the TCP connection
+            slack._socket_serve(self.connection, self.rfile)
 
         def _response_url(self, token: str, raw: bytes) -> None:
             try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import create_app
@@ -12,4 +15,12 @@ def run(rt: Runtime) -> None:
     rt.settings.require("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN")
     token = rt.settings.slack_app_token
     assert token is not None
-    SocketModeHandler(create_app(rt), token.get_secret_value()).start()
+    handler = SocketModeHandler(create_app(rt), token.get_secret_value())
+    # A deploy's SIGTERM closes the WebSocket cleanly (Slack then routes to the new process)
+    # instead of dropping it in the middle of an envelope.
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    handler.connect()
+    stop.wait()
+    handler.close()
