@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> None:
     console = sub.add_parser("console", help="everything in one process, no Slack/Redis/keys needed")
     console.add_argument("--ready-after", type=float, default=4.0, help="seconds the sandbox takes per export")
     console.add_argument("--user", default="U0YOU", help="Slack user id you type as")
-    console.add_argument("--admin", action="store_true", help="type as an admin")
+    # On a laptop the person typing runs the place; --no-admin shows what others see.
+    console.add_argument("--no-admin", dest="admin", action="store_false", help="type as someone without admin rights")
     sandbox = sub.add_parser("sandbox", help="run the vendor sandbox alone")
     sandbox.add_argument("--port", type=int, default=8700)
     sandbox.add_argument("--ready-after", type=float, default=3.0)

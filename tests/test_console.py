@@ -63,3 +63,10 @@ def test_console_declining_a_confirm_sends_nothing() -> None:
     out = run_console("/adops export instal yesterday\n1\nn\n", "--ready-after", "1")
     assert "(dismissed; nothing was sent)" in out
     assert "is ready: download the file" in out and "was cancelled" not in out
+
+
+def test_console_types_as_an_admin_unless_told_otherwise() -> None:
+    out = run_console('/adops monitor "EU Mobile – strict" on\n')
+    assert "Monitoring *on* for *EU Mobile – strict*" in out
+    out = run_console('/adops monitor "EU Mobile – strict" on\n', "--no-admin")
+    assert "Only admins can use `/adops monitor`" in out and "Monitoring *on*" not in out
