@@ -279,19 +279,8 @@ class Ingress:
         if not steps.cancel(rt, job_id, user_id):
             fresh = rt.store.get(job_id)
             return f"`{job_id}` ended ({fresh.state if fresh else 'gone'}) before it could be cancelled."
-        entry = audit.record(
-            rt.redis,
-            rt.store.prefix,
-            who=user_id,
-            what="cancelled job",
-            target=job_id,
-            before=before,
-            after="cancelled",
-            when=rt.clock(),
-        )
+        audit.record_and_copy(rt, who=user_id, what="cancelled job", target=job_id, before=before, after="cancelled")
         self.actors.publish.send(job_id)
-        if rt.settings.adops_audit_channel:
-            self.actors.audit_post.send(entry)
         return f"Cancelled `{job_id}` ({job.summary})."
 
     # -- buttons ----------------------------------------------------------------------------

@@ -65,7 +65,7 @@ def test_round_trip_keeps_types(store: JobStore) -> None:
     [
         ("queued", ["queued"], "requesting", True),
         ("queued", ["waiting"], "delivered", False),
-        ("cancelled", ["queued", "requesting", "waiting", "ready"], "failed", False),
+        ("cancelled", ["queued", "requesting", "waiting"], "failed", False),
         ("waiting", [], "failed", True),
     ],
 )

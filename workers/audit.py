@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from workers.jobs import Job
     from workers.runtime import Runtime
 
-__all__ = ["AuditEntry", "read", "record", "record_for_job"]
+__all__ = ["AuditEntry", "read", "record", "record_and_copy", "record_for_job"]
 
 STREAM_MAXLEN = 100_000
 
@@ -69,14 +69,18 @@ def read(client: redis.Redis, prefix: str, *, count: int = 100, entry_id: str | 
     return entries
 
 
-def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> None:
-    """The audit entry of a job's change, written once however often the job's step runs, and
-    copied to ADOPS_AUDIT_CHANNEL by a job of its own."""
-    if not rt.store.claim(f"audit:{job.id}", 30 * 86_400):
-        return
-    entry = record(rt.redis, rt.store.prefix, who=job.user_id, what=what, target=target,
-                   before=before, after=after, when=rt.clock())
+def record_and_copy(rt: Runtime, *, who: str, what: str, target: str, before: str, after: str) -> str:
+    """Write the entry, and have a job of its own copy it to ADOPS_AUDIT_CHANNEL when set."""
+    entry = record(rt.redis, rt.store.prefix, who=who, what=what, target=target, before=before, after=after,
+                   when=rt.clock())
     if rt.settings.adops_audit_channel:
         from workers import actors
 
         actors.audit_post.send(entry)
+    return entry
+
+
+def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> None:
+    """The audit entry of a job's change, written once however often the job's step runs."""
+    if rt.store.claim(f"audit:{job.id}", 30 * 86_400):
+        record_and_copy(rt, who=job.user_id, what=what, target=target, before=before, after=after)

@@ -6,7 +6,7 @@ from typing import Any
 
 from workers import audit
 from workers.jobs import Job
-from workers.render import Rendered, escape
+from workers.render import Rendered, escape, section
 from workers.runtime import Runtime
 from workers.tasks import register
 
@@ -38,7 +38,7 @@ def exports_message(result: dict[str, Any]) -> Rendered:
     exports = result["exports"]
     if not exports:
         text = "No recent 24Metrics exports. `/adops export 24metrics clicks yesterday` makes one."
-        return Rendered(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+        return Rendered(text=text, blocks=[section(text)])
     lines = ["*Recent 24Metrics exports*"]
     for e in exports:
         rows = f" · {e['rows']:,} rows" if e.get("rows") is not None else ""
@@ -48,7 +48,7 @@ def exports_message(result: dict[str, Any]) -> Rendered:
             f"{escape(e['range'])} · *{escape(e['status'].lower())}*{rows} · {escape(e['created_at'])}{why}"
         )
     lines.append("`/adops export 24metrics delete &lt;id&gt;` deletes one (admins).")
-    return Rendered(text="Recent 24Metrics exports", blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}}])
+    return Rendered(text="Recent 24Metrics exports", blocks=[section("\n".join(lines))])
 
 
 @register("m24_export_delete", render=lambda job: _deleted(job))
@@ -61,4 +61,4 @@ def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
 
 def _deleted(job: Job) -> Rendered:
     text = f":wastebasket: 24Metrics export `{escape(job.result['export_id'])}` deleted by <@{job.user_id}>."
-    return Rendered(text=text, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}])
+    return Rendered(text=text, blocks=[section(text)])

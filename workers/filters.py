@@ -16,17 +16,15 @@ from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
-    Block,
     ButtonElement,
     ConfirmObject,
-    ContextBlock,
     MarkdownTextObject,
     SectionBlock,
 )
 
 from workers import audit
 from workers.jobs import Job
-from workers.render import Rendered, ellipsize, escape
+from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
 from workers.tasks import Refused, register
 from workers.vendors.errors import VendorRejected
@@ -127,11 +125,11 @@ def list_message(result: dict[str, Any]) -> Rendered:
     )
     if not groups:
         hint = " Try a shorter `name~`." if name else ""
-        return Rendered(text=head, blocks=[_section(head + f"\nNo filter groups.{hint}")])
-    blocks: list[dict[str, Any]] = [_section(head)]
+        return Rendered(text=head, blocks=[section(head + f"\nNo filter groups.{hint}")])
+    blocks: list[dict[str, Any]] = [section(head)]
     blocks += [group_block(g, integration) for g in groups]
     footer = f"Page {page + 1} of {pages}" if pages > 1 else "All groups shown"
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=f"{footer} · sorted by priority · buttons ask before they change anything")]).to_dict())
+    blocks.append(note(f"{footer} · sorted by priority · buttons ask before they change anything"))
     if pages > 1:
         buttons = []
         if page > 0:
@@ -145,14 +143,6 @@ def list_message(result: dict[str, Any]) -> Rendered:
 def _page_button(label: str, action_id: str, integration: str, name: str | None, page: int) -> ButtonElement:
     value = json.dumps({"i": integration, "q": name, "p": page}, separators=(",", ":"))
     return ButtonElement(text=label, action_id=action_id, value=value)
-
-
-def _section(text: str) -> dict[str, Any]:
-    return SectionBlock(text=MarkdownTextObject(text=ellipsize(text, 3000))).to_dict()
-
-
-def _context(text: str, block_id: str | None = None) -> dict[str, Any]:
-    return ContextBlock(block_id=block_id, elements=[MarkdownTextObject(text=ellipsize(text, 3000))]).to_dict()
 
 
 def set_message(job: Job) -> Rendered:
@@ -174,14 +164,14 @@ def set_message(job: Job) -> Rendered:
         if r["changed"] and field == "monitoring_mode":
             blocks = [_recount(b, 1 if r["after"] else -1) for b in blocks]
         blocks = [b for b in blocks if b.get("block_id") != "fg:last"]
-        blocks.insert(min(1, len(blocks)), _context(note, block_id="fg:last"))
+        blocks.insert(min(1, len(blocks)), note(note, block_id="fg:last"))
         return Rendered(text=f"{group['name']}: {word.lower()} {state}", blocks=blocks[:50])
     if r["changed"]:
         was = "on" if r["before"] else "off"
         text = f":white_check_mark: {word} *{state}* for *{escape(group['name'])}* (`{escape(group['id'])}`), was {was}."
     else:
         text = f":information_source: *{escape(group['name'])}* (`{escape(group['id'])}`) was already {word.lower()} *{state}*; nothing changed."
-    return Rendered(text=text, blocks=[_section(text)])
+    return Rendered(text=text, blocks=[section(text)])
 
 
 def _recount(block: dict[str, Any], delta: int) -> dict[str, Any]:
@@ -212,7 +202,7 @@ def bulk_message(job: Job) -> Rendered:
     if r.get("missing"):
         lines.append(":warning: 24Metrics did not confirm: " + ", ".join(f"`{escape(i)}`" for i in r["missing"]))
     text = "\n".join(lines)
-    return Rendered(text=lines[0], blocks=[_section(text)])
+    return Rendered(text=lines[0], blocks=[section(text)])
 
 
 def delete_prompt_message(job: Job) -> Rendered:
@@ -237,7 +227,7 @@ def delete_prompt_message(job: Job) -> Rendered:
     )
     blocks = [
         SectionBlock(block_id=f"fg:{group['id']}", text=MarkdownTextObject(text=ellipsize(text, 3000)), accessory=button).to_dict(),
-        _context("only admins can confirm"),
+        note("only admins can confirm"),
     ]
     return Rendered(text=f"Delete filter group {group['name']}?", blocks=blocks)
 
@@ -249,7 +239,7 @@ def delete_message(job: Job) -> Rendered:
         text = f":wastebasket: Filter group *{name}* (`{escape(r['group']['id'])}`) was deleted by <@{job.user_id}>."
     else:
         text = f":information_source: Filter group `{escape(r['group']['id'])}` was already deleted; nothing changed."
-    return Rendered(text=text, blocks=[_section(text)])
+    return Rendered(text=text, blocks=[section(text)])
 
 
 def list_page_message(job: Job) -> Rendered:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from workers.jobs import Job
-from workers.render import Rendered, ellipsize, escape
+from workers.render import Rendered, ellipsize, escape, section
 from workers.runtime import Runtime
 from workers.tasks import register
 from workers.vendors.metrics24 import is_rejected, publisher_of, rejection_reason
@@ -106,11 +106,11 @@ def _part(title: str, kind: str, s: dict[str, Any], command: str) -> str:
 def fraud_message(result: dict[str, Any]) -> Rendered:
     span = result["start_date"] if result["start_date"] == result["end_date"] else f"{result['start_date']}..{result['end_date']}"
     head = f":shield: *24Metrics fraud summary* · {span}"
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": head}}]
+    blocks: list[dict[str, Any]] = [section(head)]
     for title, key, kind in (("Clicks", "clicks", "clicks"), ("Conversions", "conversions", "conversions")):
         command = f"/adops export 24metrics {kind} {span}"
         text = _part(title, kind, result[key], command)
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": ellipsize(escape(text), 3000)}})
+        blocks.append(section(escape(text)))
     c, v = result["clicks"], result["conversions"]
     text = f"24Metrics fraud summary {span}: {c['rejected']:,} clicks and {v['rejected']:,} conversions rejected"
     return Rendered(text=text, blocks=blocks)

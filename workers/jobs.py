@@ -6,8 +6,8 @@ so a step that runs twice reads the same record and decides the same thing.
 
 States::
 
-    queued ──► requesting ──► waiting ──► ready ──► delivered
-       └───────────┴─────────────┴──────────┴──────► failed | cancelled
+    queued ──► requesting ──► waiting ──► delivered
+       └───────────┴─────────────┴──────► failed | cancelled
 
 Every change of state is a compare-and-set in a Lua script: a step only moves a job out of the
 states it expects, so a redelivered or racing message finds the move already made and does
@@ -36,9 +36,9 @@ __all__ = [
     "new_job_id",
 ]
 
-State = Literal["queued", "requesting", "waiting", "ready", "delivered", "failed", "cancelled"]
+State = Literal["queued", "requesting", "waiting", "delivered", "failed", "cancelled"]
 TERMINAL: frozenset[str] = frozenset({"delivered", "failed", "cancelled"})
-ACTIVE: frozenset[str] = frozenset({"queued", "requesting", "waiting", "ready"})
+ACTIVE: frozenset[str] = frozenset({"queued", "requesting", "waiting"})
 
 #: Crockford's base32 without I, L, O, U: ids are read aloud and typed back from phones.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -145,11 +145,12 @@ return 'OK:' .. state
 # key names a job that is still active (returns its id). ARGV: id, created_at, deadline, ttl,
 # user index limit, global index limit, dedup window, key prefix, then field/value pairs.
 _CREATE = """
+local active = {%s}
 if KEYS[5] then
   local previous = redis.call('GET', KEYS[5])
   if previous then
     local state = redis.call('HGET', ARGV[8] .. 'job:' .. previous, 'state')
-    if state == 'queued' or state == 'requesting' or state == 'waiting' or state == 'ready' then
+    if state and active[state] then
       return previous
     end
   end
@@ -163,7 +164,7 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return false
-"""
+""" % ", ".join(f"{state} = true" for state in sorted(ACTIVE))
 
 # Moves the poll chain from ARGV[1] to ARGV[1]+1 and counts the poll, unless something else has
 # moved it already or the job is no longer waiting.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
 from workers.jobs import Job
-from workers.render import Rendered, ellipsize, escape
+from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
 from workers.tasks import Refused, register
 from workers.vendors.metrics24 import is_rejected, publisher_of, rejection_reason
@@ -52,12 +52,12 @@ def card(result: dict[str, Any]) -> Rendered:
     head = f"*24Metrics {what}* `{escape(result['id'])}` · publisher {escape(publisher)}{' ' + escape(name) if name else ''}\n{verdict}"
     shown = [k for k in FIRST if _present(row.get(k))][:MAX_FIELDS]
     fields = [MarkdownTextObject(text=ellipsize(f"*{escape(k)}*\n{escape(_text(row[k]))}", 2000)) for k in shown]
-    blocks = [SectionBlock(text=MarkdownTextObject(text=ellipsize(head, 3000))).to_dict()]
+    blocks = [section(head)]
     if fields:
         blocks.append(SectionBlock(fields=fields).to_dict())
     rest = [f"{escape(k)}={escape(_text(v))}" for k, v in row.items() if k not in shown and _present(v) and not isinstance(v, (dict, list))]
     if rest:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ellipsize(" · ".join(rest), 3000))]).to_dict())
+        blocks.append(note(" · ".join(rest)))
     return Rendered(text=f"24Metrics {what} {result['id']}", blocks=blocks)
 
 

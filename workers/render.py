@@ -33,8 +33,10 @@ __all__ = [
     "help_message",
     "jobs_list",
     "outcome",
+    "note",
     "progress",
     "queued",
+    "section",
     "text_message",
 ]
 
@@ -46,7 +48,6 @@ _STATE_LABEL = {
     "queued": "queued",
     "requesting": "asking {vendor} for the export",
     "waiting": "waiting for {vendor} to build the file",
-    "ready": "file ready, posting the link",
     "delivered": "delivered",
     "failed": "failed",
     "cancelled": "cancelled",
@@ -55,7 +56,6 @@ _STATE_ICON = {
     "queued": ":hourglass:",
     "requesting": ":hourglass_flowing_sand:",
     "waiting": ":hourglass_flowing_sand:",
-    "ready": ":inbox_tray:",
     "delivered": ":white_check_mark:",
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
@@ -84,6 +84,16 @@ def _section(text: str) -> SectionBlock:
 
 def _context(*parts: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=ellipsize(" · ".join(p for p in parts if p), SECTION_LIMIT))])
+
+
+def section(text: str, block_id: str | None = None) -> dict[str, Any]:
+    """A mrkdwn section as a dict, clipped to Slack's limit (for renderers that build lists)."""
+    return SectionBlock(block_id=block_id, text=MarkdownTextObject(text=ellipsize(text, SECTION_LIMIT))).to_dict()
+
+
+def note(text: str, block_id: str | None = None) -> dict[str, Any]:
+    """A one-line context block as a dict."""
+    return ContextBlock(block_id=block_id, elements=[MarkdownTextObject(text=ellipsize(text, SECTION_LIMIT))]).to_dict()
 
 
 def _finish(text: str, blocks: Iterable[Block]) -> Rendered:

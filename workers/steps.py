@@ -151,11 +151,9 @@ def publish(rt: Runtime, job_id: str) -> None:
         if job is None or not job.terminal or job.outcome_posted:
             return
         update = job.params.get("update")
-        if job.kind == "task" and update and job.state == "delivered":
+        if update and job.state == "delivered":
             # A button's job: its result replaces the message the button sat on.
-            from workers import tasks
-
-            message = tasks.get(job.params["op"]).render(job)
+            message = _outcome(job)
             rt.slack.update(update["channel"], update["ts"], message.text, message.blocks)
         elif update:
             # A button's job that failed or was cancelled: tell the one who clicked, privately,
@@ -163,14 +161,19 @@ def publish(rt: Runtime, job_id: str) -> None:
             if job.response_url and job.state == "failed":
                 rt.slack.respond(job.response_url, job.error, render.text_message(job.error).blocks, in_channel=False)
         else:
-            if job.kind == "task" and job.state == "delivered":
-                from workers import tasks
-
-                message = render.with_meta(tasks.get(job.params["op"]).render(job), job)
-            else:
-                message = render.outcome(job)
-            _deliver(rt, job, message)
+            _deliver(rt, job, _outcome(job, meta=True))
         rt.store.update(job_id, outcome_posted=True)
+
+
+def _outcome(job: Job, *, meta: bool = False) -> render.Rendered:
+    """What a finished job shows: a task's own rendering of its result (with the line naming
+    the job, when it is a message of its own), or the export outcome."""
+    if job.kind == "task" and job.state == "delivered":
+        from workers import tasks
+
+        message = tasks.get(job.params["op"]).render(job)
+        return render.with_meta(message, job) if meta else message
+    return render.outcome(job)
 
 
 def fail(rt: Runtime, job_id: str, reason: str, send_publish: Sender | None = None) -> bool:

@@ -41,8 +41,9 @@ _COUNTRIES = ("US", "DE", "GB", "FR", "BR", "IN", "JP")
 _OS = (("android", ("12.0", "13.0", "14.0")), ("ios", ("16.4", "17.2", "17.5")))
 _LANGS = ("en", "de", "fr", "pt", "ja")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# True/False also match 1/0 (equal hashes), so JSON's 1 and 0 are covered.
 _BOOLEANS = {True: True, False: False, "true": True, "false": False, "True": True, "False": False,
-             "1": True, "0": False, 1: True, 0: False}
+             "1": True, "0": False}
 
 
 @dataclass
