@@ -156,7 +156,7 @@ def set_message(job: Job) -> Rendered:
         blocks = [dict(b) for b in job.params.get("blocks") or []]
         fresh = group_block(group, r["integration"])
         blocks = [fresh if b.get("block_id") == fresh["block_id"] else b for b in blocks]
-        note = (
+        line = (
             f"{who} turned {word.lower()} {state} for *{escape(group['name'])}*"
             if r["changed"]
             else f"*{escape(group['name'])}* was already {word.lower()} {state}; nothing changed"
@@ -164,7 +164,7 @@ def set_message(job: Job) -> Rendered:
         if r["changed"] and field == "monitoring_mode":
             blocks = [_recount(b, 1 if r["after"] else -1) for b in blocks]
         blocks = [b for b in blocks if b.get("block_id") != "fg:last"]
-        blocks.insert(min(1, len(blocks)), note(note, block_id="fg:last"))
+        blocks.insert(min(1, len(blocks)), note(line, block_id="fg:last"))
         return Rendered(text=f"{group['name']}: {word.lower()} {state}", blocks=blocks[:50])
     if r["changed"]:
         was = "on" if r["before"] else "off"
