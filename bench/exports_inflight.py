@@ -4,7 +4,7 @@ Budgets (DESIGN §6): all delivered within 45 s by one worker process of 8 threa
 for an export that takes 10 minutes ≤ 12.
 
 What runs, all on loopback and each in its own process: a private ``redis-server``; the vendor
-sandbox (``python -m workers.vendors.sandbox --ready-after 30``); the fake Slack (``LocalSlack``,
+sandbox (``python -m devkit.sandbox --ready-after 30``); the fake Slack (``LocalSlack``,
 counting every call); the web server (``python -m bot.cli web --workers 2 --threads 8``) and one
 worker (``python -m bot.cli worker --threads 8 --processes 1``).
 
@@ -72,7 +72,7 @@ CHANNELS = [f"CBENCH{i:02d}" for i in range(10)]
 
 def start_sandbox(ready_after: float, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = spawn(["-m", "workers.vendors.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}"],
+    proc = spawn(["-m", "devkit.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}"],
                  {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, log)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url + "/_sandbox/stats", proc, log)

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
 
         raise SystemExit(run_console(ready_after=args.ready_after, user_id=args.user, admin=args.admin))
     if args.process == "sandbox":
-        from workers.vendors.sandbox import Sandbox
+        from devkit.sandbox import Sandbox
 
         setup_logging()
         with Sandbox(port=args.port, ready_after=args.ready_after) as box:

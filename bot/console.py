@@ -30,7 +30,7 @@ import httpx
 from bot.localslack import Event, LocalSlack
 from workers import runtime
 from workers.settings import load
-from workers.vendors.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 
 __all__ = ["Console", "blocks_to_text", "run_console"]
 
@@ -317,7 +317,7 @@ def _console_env(slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_se
     if not env.get("INSTAL_TOKEN"):
         env.update(INSTAL_TOKEN=sandbox.TOKEN, INSTAL_BASE_URL=sandbox.base_url("instal"))
     if not env.get("METRICS24_API_KEY"):
-        from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION
+        from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
 
         env.update(
             METRICS24_API_KEY=sandbox.TOKEN,

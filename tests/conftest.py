@@ -8,7 +8,7 @@ import pytest
 
 from bot.localslack import LocalSlack
 from tests.harness import BOT_TOKEN, RedisServer, Stack
-from workers.vendors.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 
 _dbs = itertools.count(1)
 

@@ -24,8 +24,8 @@ from urllib.parse import urlencode
 import httpx
 import redis
 
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION
+from devkit.sandbox import Sandbox
+from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 
 from bot.localslack import LocalSlack, Message
 from tests.harness import Stack, wait_until
-from workers.vendors.sandbox import Sandbox
+from devkit.sandbox import Sandbox
 
 CHANNEL = "CGENERAL"
 JOB_ID = re.compile(r"J[0-9A-Z]{8}")

@@ -13,9 +13,9 @@ import pytest
 from bot.localslack import LocalSlack, Message
 from tests.harness import Stack
 from tests.test_flow import CHANNEL, job_messages, queued_job
-from workers.vendors.metrics24 import Metrics24Client
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION, day_rows, group_id
+from workers.vendors.metrics24.client import Metrics24Client
+from devkit.sandbox import Sandbox
+from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, day_rows, group_id
 
 ADMIN = "UADMIN"
 GROUP = group_id(DEFAULT_INTEGRATION, 1)  # "EU Mobile – strict", monitoring off when seeded

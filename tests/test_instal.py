@@ -24,9 +24,9 @@ from workers.vendors.errors import (
     VendorTransient,
 )
 from workers.vendors.exports import ExportAdapter, ExportStatus
-from workers.vendors.instal import InstalClient, export_body, status_from_answer, task_id_from_answer
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.instal import COLUMNS
+from workers.vendors.instal.client import InstalClient, export_body, status_from_answer, task_id_from_answer
+from devkit.sandbox import Sandbox
+from workers.vendors.instal.sandbox import COLUMNS
 
 PARAMS = {"start_date": "2024-03-01", "stop_date": "2024-03-03"}
 CDN = "https://cdn.example/x.csv"

@@ -23,7 +23,7 @@ from workers.vendors.errors import (
     VendorTransient,
 )
 from workers.vendors.exports import ExportAdapter, ExportStatus
-from workers.vendors.metrics24 import (
+from workers.vendors.metrics24.client import (
     PAGE_SIZE_MAX,
     BulkResult,
     Export,
@@ -37,8 +37,8 @@ from workers.vendors.metrics24 import (
     status_of,
     unwrap,
 )
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.metrics24 import DEFAULT_INTEGRATION, ORGANIZATION, SECOND_INTEGRATION, group_id
+from devkit.sandbox import Sandbox
+from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, ORGANIZATION, SECOND_INTEGRATION, group_id
 
 EXPORT = {"kind": "clicks", "start_date": "2024-03-01", "end_date": "2024-03-03"}
 G1, G2, G3 = (group_id(DEFAULT_INTEGRATION, n) for n in (1, 2, 3))

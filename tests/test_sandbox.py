@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.instal import COLUMNS
+from devkit.sandbox import Sandbox
+from workers.vendors.instal.sandbox import COLUMNS
 
 AUTH = {"Authorization": f"Token {Sandbox.TOKEN}"}
 BODY = {"start_date": "2024-02-27", "stop_date": "2024-03-02"}
@@ -291,7 +291,7 @@ def test_reset_drops_queued_faults(sandbox: Sandbox, api: httpx.Client) -> None:
 
 def test_standalone_entry_point() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.vendors.sandbox", "--port", "0", "--ready-after", "0"],
+        [sys.executable, "-m", "devkit.sandbox", "--port", "0", "--ready-after", "0"],
         stdout=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 import pytest
 
-from workers.vendors.sandbox import Sandbox
-from workers.vendors.sandbox.metrics24 import (
+from devkit.sandbox import Sandbox
+from workers.vendors.metrics24.sandbox import (
     CLICK_REASONS,
     CONVERSION_REASONS,
     DEFAULT_INTEGRATION,

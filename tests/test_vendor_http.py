@@ -26,8 +26,8 @@ from workers.vendors.errors import (
     VendorTransient,
 )
 from workers.vendors.http import VendorHTTP, error_reason, parse_retry_after, raise_for_status
-from workers.vendors.instal import EXPORTS_PATH
-from workers.vendors.sandbox import Sandbox
+from workers.vendors.instal.client import EXPORTS_PATH
+from devkit.sandbox import Sandbox
 
 BODY = {"start_date": "2024-03-01", "stop_date": "2024-03-02"}
 

@@ -25,7 +25,7 @@ from workers.slack import SlackEgress
 from workers.vendors.exports import ExportAdapter
 
 if TYPE_CHECKING:
-    from workers.vendors.metrics24 import Metrics24Client
+    from workers.vendors.metrics24.client import Metrics24Client
 
 __all__ = ["NotConfigured", "Runtime", "boot", "current"]
 
@@ -72,13 +72,13 @@ VENDOR_KEYS = {
 
 def _build_exporter(settings: Settings, vendor: str) -> ExportAdapter:
     if vendor == "instal":
-        from workers.vendors.instal import InstalClient
+        from workers.vendors.instal.client import InstalClient
 
         if settings.instal_token is None:
             raise NotConfigured("Instal is not configured: set INSTAL_TOKEN")
         return InstalClient(str(settings.instal_base_url), settings.instal_token, timeout=settings.adops_vendor_timeout)
     if vendor == "24metrics":
-        from workers.vendors.metrics24 import Metrics24Client
+        from workers.vendors.metrics24.client import Metrics24Client
 
         if settings.metrics24_api_key is None:
             raise NotConfigured("24Metrics is not configured: set METRICS24_API_KEY")

@@ -58,6 +58,6 @@ def register(op: str, render: Renderer, *, slow: bool = False) -> Callable[[Runn
 
 def get(op: str) -> Task:
     # The modules that register tasks, imported on first use: workers import them all.
-    from workers import download_center, filters, fraud, lookups  # noqa: F401
+    from workers.vendors.metrics24 import download_center, filters, fraud, lookups  # noqa: F401
 
     return TASKS[op]

@@ -28,7 +28,7 @@ from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
 from workers.tasks import Refused, register
 from workers.vendors.errors import VendorRejected
-from workers.vendors.metrics24 import FilterGroup
+from workers.vendors.metrics24.client import FilterGroup
 
 __all__ = ["PAGE_SIZE", "group_block", "list_message", "resolve"]
 

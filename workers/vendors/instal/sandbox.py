@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from workers.vendors.sandbox.base import SANDBOX_TOKEN, Request, Response, Route, VendorApp
+from devkit.sandbox.base import SANDBOX_TOKEN, Request, Response, Route, VendorApp
 
 __all__ = ["COLUMNS", "InstalApp", "csv_rows"]
 

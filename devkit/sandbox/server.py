@@ -23,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from workers.vendors.sandbox.base import SANDBOX_TOKEN, Fault, Request, Response, Route, SandboxConfig, VendorApp
-from workers.vendors.sandbox.instal import InstalApp
-from workers.vendors.sandbox.metrics24 import Metrics24App
+from devkit.sandbox.base import SANDBOX_TOKEN, Fault, Request, Response, Route, SandboxConfig, VendorApp
+from workers.vendors.instal.sandbox import InstalApp
+from workers.vendors.metrics24.sandbox import Metrics24App
 
 __all__ = ["GENERIC_FAULTS", "VENDOR_APPS", "Sandbox"]
 

@@ -33,7 +33,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
 
-from workers.vendors.sandbox.base import SANDBOX_TOKEN, Request, Response, Route, VendorApp
+from devkit.sandbox.base import SANDBOX_TOKEN, Request, Response, Route, VendorApp
 
 __all__ = [
     "CLICK_REASONS",

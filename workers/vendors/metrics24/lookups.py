@@ -10,7 +10,7 @@ from workers.jobs import Job
 from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
 from workers.tasks import Refused, register
-from workers.vendors.metrics24 import is_rejected, publisher_of, rejection_reason
+from workers.vendors.metrics24.client import is_rejected, publisher_of, rejection_reason
 
 __all__ = ["card"]
 

@@ -1,4 +1,4 @@
-"""Run the vendor sandbox on its own: ``python -m workers.vendors.sandbox [--port N] [--ready-after S]``."""
+"""Run the vendor sandbox on its own: ``python -m devkit.sandbox [--port N] [--ready-after S]``."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 import signal
 import threading
 
-from workers.vendors.sandbox.server import VENDOR_APPS, Sandbox
+from devkit.sandbox.server import VENDOR_APPS, Sandbox
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m workers.vendors.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devkit.sandbox", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
     parser.add_argument("--ready-after", type=float, default=3.0, metavar="S", help="seconds until an export is ready")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
