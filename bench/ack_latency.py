@@ -260,7 +260,7 @@ def main() -> None:
         serve_baseline("127.0.0.1", args.port, args.workers, args.threads)
         return
 
-    from bot.localslack import LocalSlack
+    from devkit.slack import LocalSlack
 
     with tempfile.TemporaryDirectory(prefix="bench-ack-") as tmp:
         workdir = Path(tmp)

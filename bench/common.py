@@ -7,8 +7,6 @@ in its own process group and stopped with it, whatever happens to the bench.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import multiprocessing
 import os
 import platform
@@ -16,7 +14,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +28,7 @@ if str(REPO) not in sys.path:  # run as `python bench/<script>.py`: sys.path[0] 
 
 import httpx  # noqa: E402
 
+from devkit.slack import signing  # noqa: E402
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, wait_until  # noqa: E402
 
 __all__ = [
@@ -146,7 +144,7 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
 def _serve_slack(conn: Any, bot_token: str) -> None:
     """Child process: a LocalSlack that counts every call (its call log keeps only the last
     few thousand) and answers ``counts``/``stop`` on the pipe."""
-    from bot.localslack import LocalSlack
+    from devkit.slack import LocalSlack
 
     class CountingSlack(LocalSlack):
         counts: Counter[str] = Counter()
@@ -219,13 +217,8 @@ def command_body(text: str, *, user: str, channel: str = "CBENCH", response_url:
 
 
 def signed_headers(body: str, timestamp: int | None = None, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
-    }
+    """A form POST's headers, signed as Slack signs them (``devkit.slack.signing``)."""
+    return signing.signed_headers(secret, body, timestamp=timestamp)
 
 
 # -- numbers and the results file -------------------------------------------------------------------

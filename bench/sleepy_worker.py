@@ -18,11 +18,13 @@ import time
 
 import dramatiq
 
-from workers import render, runtime, settings
+from workers import render
+from workers.boot import boot, load_settings
 from workers.logs import setup as setup_logging
 
 setup_logging()
-runtime.boot(settings.load())
+# Booting makes this runtime's broker Dramatiq's global one, which the actor below is declared on.
+RT = boot(load_settings())
 
 QUEUE = "bench_sleepy"
 ACTOR = "sleepy_export"
@@ -33,13 +35,13 @@ log = logging.getLogger(__name__)
 
 @dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, max_retries=0, time_limit=30 * 60_000)
 def sleepy_export(job_id: str) -> None:
-    rt = runtime.current()
+    rt = RT
     job = rt.store.get(job_id)
     if job is None or job.terminal:
         return
     started = rt.clock()
     rt.store.update(job_id, bench_started_at=started)
-    vendor = rt.exporter(job.vendor)
+    vendor = rt.client(job.vendor)
     rt.store.transition(job_id, ["queued"], "requesting")
     export_id = vendor.create(job.params)
     rt.store.transition(job_id, ["requesting"], "waiting", export_id=export_id)
@@ -60,6 +62,6 @@ def sleepy_export(job_id: str) -> None:
     )
     done = rt.store.get(job_id)
     assert done is not None
-    message = render.outcome(done)
+    message = render.outcome(done)  # the same outcome message adops posts
     rt.slack.post(done.channel_id, message.text, message.blocks)
     rt.store.update(job_id, outcome_posted=True)

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
-from workers.settings import ConfigError, load
+from bot import clock, socket, web
+from bot.console import run_console
+from devkit.sandbox import Sandbox
+from workers.boot import boot, load_settings
+from workers.errors import ConfigError
+from workers.logs import setup as setup_logging
+from workers.vendors.registry import CATALOGUE
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -42,24 +49,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from workers.logs import setup as setup_logging
-
     if args.process == "console":
-        from bot.console import run_console
-
         raise SystemExit(run_console(ready_after=args.ready_after, user_id=args.user, admin=args.admin))
     if args.process == "sandbox":
-        from devkit.sandbox import Sandbox
-
         setup_logging()
-        with Sandbox(port=args.port, ready_after=args.ready_after) as box:
+        with Sandbox(port=args.port, ready_after=args.ready_after, apps=CATALOGUE.sandbox_apps) as box:
             print(f"vendor sandbox on {box.url}", flush=True)
-            import threading
-
             threading.Event().wait()
         return
 
-    settings = load()
+    settings = load_settings()
     if settings.embedded:
         raise ConfigError("REDIS_URL is required for `adops " + args.process + "` (`adops console` needs nothing)")
     setup_logging()
@@ -73,27 +72,18 @@ def run(args: argparse.Namespace) -> None:
         )
     if args.process == "web":
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
-        from bot import web
 
         def factory() -> web.WebApp:
-            from workers import runtime
-
-            rt = runtime.boot(load())
-            return web.build(rt)
+            # Each gunicorn worker boots its own runtime after the fork (its own connections).
+            return web.build(boot(load_settings()), CATALOGUE)
 
         web.serve(factory, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
         return
     if args.process == "socket":
-        from bot import socket
-        from workers import runtime
-
-        socket.run(runtime.boot(settings))
+        socket.run(boot(settings), CATALOGUE)
         return
     if args.process == "clock":
-        from bot import clock
-        from workers import runtime
-
-        clock.run(runtime.boot(settings))
+        clock.run(boot(settings))
         return
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
@@ -32,10 +33,8 @@ def is_leader(rt: Runtime, me: str) -> bool:
 
 
 def tick(rt: Runtime, me: str) -> None:
-    from workers import actors
-
     if is_leader(rt, me):
-        actors.sweep.send()
+        rt.dispatch.sweep()
 
 
 def run(rt: Runtime) -> None:
@@ -45,6 +44,8 @@ def run(rt: Runtime) -> None:
     scheduler.add_job(
         tick, "interval", args=(rt, me), seconds=SWEEP_EVERY, id="sweep", coalesce=True,
         misfire_grace_time=SWEEP_EVERY, max_instances=1, replace_existing=True,
+        # A clock that (re)starts sweeps at once rather than a minute later.
+        next_run_time=datetime.now(UTC),
     )
     log.info("clock %s started", me)
     scheduler.start()

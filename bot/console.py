@@ -1,18 +1,17 @@
 """``adops console``: the whole bot in one process, typed at from a terminal.
 
 No Slack, no Redis, no vendor keys. It runs the production pieces with local endpoints: the
-same WSGI app and Bolt listeners receive signed requests over loopback, the same actors run on
+same WSGI app and Bolt listeners receive signed requests (mounted in-process), the same actors run on
 an in-memory broker with a worker thread, the same egress posts to a local Slack Web API (which
 prints what a channel would show), and vendors without keys are the built-in sandbox.
 
-Type ``/adops export instal yesterday``; press a button by typing its number.
+Type ``/adops help``, then any example it shows; press a button by typing its number.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
+import os
 import re
 import secrets
 import sys
@@ -22,15 +21,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, TextIO
 from urllib.parse import urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-from socketserver import ThreadingMixIn
 
 import httpx
 
-from bot.localslack import Event, LocalSlack
-from workers import runtime
-from workers.settings import load
+from devkit.slack import Event, LocalSlack
+from devkit.slack.signing import signed_headers
+from dramatiq import Worker
+
+from bot import web
 from devkit.sandbox import Sandbox
+from workers.boot import boot, load_settings
+from workers.settings import OWN_PREFIX
+from workers.vendors.registry import CATALOGUE
+from workers.vendors.spec import Catalogue
 
 __all__ = ["Console", "blocks_to_text", "run_console"]
 
@@ -40,9 +43,15 @@ DRAIN_TIMEOUT = 120.0
 BUTTON_WAIT = 10.0
 
 INTRO = """adops console: the bot on local endpoints (in-memory queue, local Slack, vendor sandbox).
-Type a command as in Slack, e.g. `/adops help` or `/adops export instal yesterday`.
+Type a command as in Slack, e.g. `/adops help`{example}.
 Press a button by typing its number (a confirm dialog asks y/n). `quit` or Ctrl-D ends;
 at the end of piped input the console waits for running jobs to finish."""
+
+
+def intro(vendors: Catalogue) -> str:
+    """The greeting, with the first example of the first vendor's first command."""
+    examples = [spec.examples[0] for spec in vendors.commands if spec.examples]
+    return INTRO.format(example=f" or `/adops {examples[0]}`" if examples else "")
 
 
 @dataclass
@@ -55,19 +64,14 @@ class Button:
     response_url: str
 
 
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 class Console:
-    def __init__(self, *, out: TextIO, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool = False) -> None:
+    def __init__(
+        self, *, out: TextIO, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool = False,
+        vendors: Catalogue = CATALOGUE,
+    ) -> None:
         self.out = out
         self.user_id = user_id
+        self.vendors = vendors
         self._print_lock = threading.RLock()
         self.buttons: dict[int, Button] = {}
         self._numbers: dict[tuple[str, str, str, str], int] = {}
@@ -75,22 +79,18 @@ class Console:
         self.signing_secret = secrets.token_hex(16)
         self.bot_token = "xoxb-console-" + secrets.token_hex(8)
         self.slack = LocalSlack(bot_token=self.bot_token, team_id=TEAM)
-        self.sandbox = Sandbox(ready_after=ready_after)
+        self.sandbox = Sandbox(ready_after=ready_after, apps=vendors.sandbox_apps)
         self.slack.start()
         self.sandbox.start()
-        env = _console_env(self.slack, self.bot_token, self.sandbox, self.signing_secret, user_id if admin else "")
-        self.rt = runtime.boot(load(env))
-        from dramatiq import Worker
-
-        from bot import web
-        from workers import actors  # noqa: F401  (declared on the in-memory broker)
-
+        env = _console_env(vendors, self.slack, self.bot_token, self.sandbox, self.signing_secret, user_id if admin else "")
+        self.rt = boot(load_settings(env, vendors), vendors)
         self.worker = Worker(self.rt.broker, worker_threads=4, worker_timeout=100)
         self.worker.start()
-        self.web = make_server("127.0.0.1", 0, web.build(self.rt), server_class=_ThreadingWSGIServer, handler_class=_QuietHandler)
-        threading.Thread(target=self.web.serve_forever, name="console-web", daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.web.server_port}/slack/events"
-        self.http = httpx.Client(timeout=10)
+        # The web app is mounted in-process: the same WSGI app gunicorn serves, without a socket.
+        self.http = httpx.Client(
+            transport=httpx.WSGITransport(app=web.build(self.rt, vendors)), base_url="http://console.local", timeout=10
+        )
+        self.url = "/slack/events"
         self.slack.subscribe(self._on_slack)
 
     # -- output -----------------------------------------------------------------------------
@@ -149,7 +149,7 @@ class Console:
         if line in ("quit", "exit"):
             return False
         if line in ("help", "?"):
-            self.say(INTRO)
+            self.say(intro(self.vendors))
             return True
         press = re.fullmatch(r"(?:press\s+)?(\d+)", line)
         if press:
@@ -225,14 +225,8 @@ class Console:
         return list(message.blocks) if message else []
 
     def _post(self, body: str, content_type: str) -> httpx.Response:
-        timestamp = str(int(time.time()))
-        base = f"v0:{timestamp}:{body}".encode()
-        signature = "v0=" + hmac.new(self.signing_secret.encode(), base, hashlib.sha256).hexdigest()
-        return self.http.post(
-            self.url,
-            content=body.encode(),
-            headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": timestamp, "X-Slack-Signature": signature},
-        )
+        headers = signed_headers(self.signing_secret, body, content_type=content_type)
+        return self.http.post(self.url, content=body.encode(), headers=headers)
 
     def _answer(self, response: httpx.Response) -> None:
         if response.status_code != 200:
@@ -261,7 +255,6 @@ class Console:
 
     def close(self) -> None:
         self.worker.stop(timeout=2000)
-        self.web.shutdown()
         self.http.close()
         self.sandbox.stop()
         self.slack.stop()
@@ -273,7 +266,7 @@ def run_console(*, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool
     out = out or sys.stdout
     console = Console(out=out, ready_after=ready_after, user_id=user_id, admin=admin)
     interactive = stdin.isatty()
-    console.say(INTRO)
+    console.say(intro(console.vendors))
     lines = _lines(stdin, console if interactive else None)
     try:
         for line in lines:
@@ -300,10 +293,11 @@ def _lines(stdin: TextIO, prompt_to: Console | None) -> Iterator[str]:
         yield line
 
 
-def _console_env(slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_secret: str, admin: str) -> dict[str, str]:
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k.upper().startswith(("ADOPS_", "METRICS24_", "INSTAL_", "EVERFLOW_", "ADSPECT_"))}
+def _console_env(
+    vendors: Catalogue, slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_secret: str, admin: str
+) -> dict[str, str]:
+    prefixes = (OWN_PREFIX, *(cls.prefix() for cls in vendors.settings_classes))
+    env = {k: v for k, v in os.environ.items() if k.upper().startswith(prefixes)}
     env.pop("REDIS_URL", None)
     env.update(
         SLACK_BOT_TOKEN=bot_token,
@@ -314,16 +308,7 @@ def _console_env(slack: LocalSlack, bot_token: str, sandbox: Sandbox, signing_se
     if admin:
         env["ADOPS_ADMINS"] = ",".join(filter(None, [env.get("ADOPS_ADMINS", ""), admin]))
     # Vendors with real keys stay real; the others are the sandbox.
-    if not env.get("INSTAL_TOKEN"):
-        env.update(INSTAL_TOKEN=sandbox.TOKEN, INSTAL_BASE_URL=sandbox.base_url("instal"))
-    if not env.get("METRICS24_API_KEY"):
-        from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
-
-        env.update(
-            METRICS24_API_KEY=sandbox.TOKEN,
-            METRICS24_BASE_URL=sandbox.base_url("24metrics"),
-            METRICS24_INTEGRATION_ID=env.get("METRICS24_INTEGRATION_ID") or DEFAULT_INTEGRATION,
-        )
+    env.update(vendors.sandbox_env(env, sandbox.base_url, sandbox.TOKEN))
     return env
 
 

@@ -9,13 +9,14 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import create_app
 from workers.runtime import Runtime
+from workers.vendors.spec import Catalogue
 
 
-def run(rt: Runtime) -> None:
+def run(rt: Runtime, vendors: Catalogue) -> None:
     rt.settings.require("SLACK_APP_TOKEN", "SLACK_BOT_TOKEN")
     token = rt.settings.slack_app_token
     assert token is not None
-    handler = SocketModeHandler(create_app(rt), token.get_secret_value())
+    handler = SocketModeHandler(create_app(rt, vendors), token.get_secret_value())
     # A deploy's SIGTERM closes the WebSocket cleanly (Slack then routes to the new process)
     # instead of dropping it in the middle of an envelope.
     stop = threading.Event()

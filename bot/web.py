@@ -1,6 +1,6 @@
-"""HTTP mode: a WSGI application served by gunicorn (threads, keep-alive), not Bolt's dev server.
+"""HTTP mode: Bolt's own WSGI adapter, served by gunicorn (threads, keep-alive).
 
-Routes: ``POST /slack/events`` (slash commands and interactivity, signature-checked by Bolt),
+Routes: ``POST /slack/events`` (slash commands and interactivity, signature-checked by Bolt) and
 ``GET /healthz`` (Redis reachable, so a load balancer stops sending commands we cannot queue).
 """
 
@@ -8,76 +8,65 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.response import BoltResponse
 
 from bot.app import FormSafeBoltRequest, create_app
 from workers.runtime import Runtime
+from workers.vendors.spec import Catalogue
 
-__all__ = ["WebApp", "serve"]
+__all__ = ["WebApp", "build", "serve"]
 
 log = logging.getLogger(__name__)
 
-StartResponse = Callable[..., Any]
 MAX_BODY = 1 << 20  # Slack's payloads are a few KB; refuse anything absurd before reading it
 
 
-class WebApp:
+class WebApp(SlackRequestHandler):
+    """Bolt's WSGI handler, with ``/healthz``, a body cap and forms read by the form rules."""
+
     def __init__(self, rt: Runtime, app: App) -> None:
+        super().__init__(app, path="/slack/events")
         self.rt = rt
-        self.app = app
 
-    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        method = environ.get("REQUEST_METHOD", "GET")
-        path = environ.get("PATH_INFO", "/")
-        if path == "/slack/events":
-            if method != "POST":
-                return _reply(start_response, 405, {"error": "POST only"})
-            return self._slack(environ, start_response)
-        if path == "/healthz" and method in ("GET", "HEAD"):
-            return self._health(start_response)
-        return _reply(start_response, 404, {"error": "not found"})
+    def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
+        return self.app.dispatch(
+            FormSafeBoltRequest(body=request.get_body(), query=request.query_string, headers=request.get_headers())
+        )
 
-    def _slack(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY:
-            return _reply(start_response, 413, {"error": "body too large"})
-        raw = environ["wsgi.input"].read(length).decode("utf-8", errors="replace") if length else ""
-        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
-        request = FormSafeBoltRequest(body=raw, query=environ.get("QUERY_STRING", ""), headers=headers)
-        response = self.app.dispatch(request)
-        body = response.body.encode("utf-8") if isinstance(response.body, str) else response.body
-        out_headers = [(k, v) for k, values in response.headers.items() for v in values if k.lower() != "content-length"]
-        out_headers.append(("Content-Length", str(len(body))))
-        start_response(f"{response.status} {_REASONS.get(response.status, 'OK')}", out_headers)
-        return [body]
+    def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
+        if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+            return self._health()
+        if request.path == self.path and request.method == "POST":
+            try:
+                length = int(request.environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > MAX_BODY:
+                return _json(413, {"error": "body too large"})
+        return super()._get_http_response(request)
 
-    def _health(self, start_response: StartResponse) -> Iterable[bytes]:
+    def _health(self) -> WsgiHttpResponse:
         try:
             self.rt.redis.ping()
         except Exception as exc:
-            return _reply(start_response, 503, {"ok": False, "redis": type(exc).__name__})
-        return _reply(start_response, 200, {"ok": True})
+            return _json(503, {"ok": False, "redis": type(exc).__name__})
+        return _json(200, {"ok": True})
 
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}
+def _json(status: int, payload: dict[str, Any]) -> WsgiHttpResponse:
+    return WsgiHttpResponse(status=status, headers={"content-type": ["application/json"]}, body=json.dumps(payload))
 
 
-def _reply(start_response: StartResponse, status: int, payload: dict[str, Any]) -> list[bytes]:
-    body = json.dumps(payload).encode()
-    start_response(
-        f"{status} {_REASONS.get(status, 'OK')}",
-        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
-    )
-    return [body]
+def build(rt: Runtime, vendors: Catalogue) -> WebApp:
+    return WebApp(rt, create_app(rt, vendors))
 
 
 class _Gunicorn(BaseApplication):
@@ -112,7 +101,3 @@ def serve(factory: Callable[[], WebApp], *, host: str, port: int, workers: int =
             "preload_app": False,
         },
     ).run()
-
-
-def build(rt: Runtime) -> WebApp:
-    return WebApp(rt, create_app(rt))

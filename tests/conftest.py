@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.localslack import LocalSlack
+from devkit.slack import LocalSlack
 from tests.harness import BOT_TOKEN, RedisServer, Stack
+from tests.inprocess import InProcessStack
+from workers.vendors.registry import CATALOGUE
+from workers.vendors.spec import Catalogue
 from devkit.sandbox import Sandbox
 
 _dbs = itertools.count(1)
@@ -28,7 +31,7 @@ def fake_slack() -> Iterator[LocalSlack]:
 
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(ready_after=0.5) as box:
+    with Sandbox(ready_after=0.5, apps=CATALOGUE.sandbox_apps) as box:
         yield box
 
 
@@ -46,10 +49,11 @@ def vendor(sandbox: Sandbox) -> Sandbox:
 
 
 @pytest.fixture()
-def make_stack(
+def make_process_stack(
     redis_server: RedisServer, slack: LocalSlack, vendor: Sandbox, tmp_path: Path
 ) -> Iterator[Callable[..., Stack]]:
-    """Start a web + worker stack on its own Redis database, with extra environment."""
+    """Start real web (gunicorn) and worker (Dramatiq) processes on their own Redis database,
+    with extra environment: for what crosses a process boundary (SIGKILL, Socket Mode, Procfile)."""
     stacks: list[Stack] = []
 
     def make(start: bool = True, **env: str) -> Stack:
@@ -65,5 +69,21 @@ def make_stack(
 
 
 @pytest.fixture()
-def stack(make_stack: Callable[..., Stack]) -> Stack:
+def make_stack(redis_server: RedisServer, slack: LocalSlack, vendor: Sandbox) -> Iterator[Callable[..., InProcessStack]]:
+    """Web + worker of one deployment in this process (the console's stack on the private
+    Redis), with extra environment."""
+    stacks: list[InProcessStack] = []
+
+    def make(*, vendors: Catalogue = CATALOGUE, **env: str) -> InProcessStack:
+        stack = InProcessStack(redis_server.url(next(_dbs) % 64), slack.api_url, vendor, vendors=vendors, **env)
+        stacks.append(stack)
+        return stack.start()
+
+    yield make
+    for stack in stacks:
+        stack.stop()
+
+
+@pytest.fixture()
+def stack(make_stack: Callable[..., InProcessStack]) -> InProcessStack:
     return make_stack()

@@ -6,8 +6,6 @@ it and is stopped (with its process group) in teardown, also when the test faile
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -25,7 +23,8 @@ import httpx
 import redis
 
 from devkit.sandbox import Sandbox
-from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
+from devkit.slack.signing import signed_headers
+from workers.vendors.registry import CATALOGUE
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
@@ -96,97 +95,37 @@ def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: flo
         proc.wait(5)
 
 
-class Stack:
-    """The production processes (web + worker) against a private Redis db, a fake Slack and
-    the vendor sandbox, with the environment a deployment would give them."""
+def deployment_env(redis_url: str, slack_api_url: str, sandbox: Sandbox, **env: str) -> dict[str, str]:
+    """The environment a deployment would give the processes, every vendor on the sandbox."""
+    return {
+        "REDIS_URL": redis_url,
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_API_URL": slack_api_url,
+        **CATALOGUE.sandbox_env({}, sandbox.base_url, sandbox.TOKEN),
+        "ADOPS_ADMINS": "UADMIN,UADMIN2",
+        "ADOPS_PROGRESS_INTERVAL": "0.5",
+        "ADOPS_VENDOR_TIMEOUT": "3",
+        **env,
+    }
 
-    def __init__(self, redis_url: str, slack_api_url: str, sandbox: Sandbox, logdir: Path, **env: str) -> None:
-        self.redis_url = redis_url
-        self.redis = redis.Redis.from_url(redis_url)
-        self.redis.flushdb()
-        self.logdir = logdir
-        self.env = {
-            "PATH": os.environ.get("PATH", ""),
-            "HOME": os.environ.get("HOME", "/tmp"),
-            "LANG": "C.UTF-8",
-            "REDIS_URL": redis_url,
-            "SLACK_BOT_TOKEN": BOT_TOKEN,
-            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
-            "SLACK_API_URL": slack_api_url,
-            "INSTAL_TOKEN": sandbox.TOKEN,
-            "INSTAL_BASE_URL": sandbox.base_url("instal"),
-            "METRICS24_API_KEY": sandbox.TOKEN,
-            "METRICS24_BASE_URL": sandbox.base_url("24metrics"),
-            "METRICS24_INTEGRATION_ID": DEFAULT_INTEGRATION,
-            "ADOPS_ADMINS": "UADMIN",
-            "ADOPS_PROGRESS_INTERVAL": "0.5",
-            "ADOPS_VENDOR_TIMEOUT": "3",
-            "LOG_LEVEL": "INFO",
-            **env,
-        }
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.web: subprocess.Popen[bytes] | None = None
-        self.workers: list[subprocess.Popen[bytes]] = []
-        self.http = httpx.Client(timeout=10)
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        log = open(self.logdir / f"{name}-{len(self.workers)}-{int(time.time() * 1000)}.log", "wb")
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
-            env=self.env,
-            cwd=REPO,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+class Requests:
+    """Requests as Slack sends them, and looks at the job store and the queue; shared by the
+    stack of real processes and the in-process one."""
 
-    def start(self) -> Stack:
-        self.start_web()
-        self.start_worker()
-        return self
-
-    def start_web(self) -> None:
-        self.web = self._spawn("web", "web", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--threads", "8")
-        wait_until(self._healthy, timeout=30, what="the web process /healthz")
-
-    def _healthy(self) -> bool:
-        try:
-            return self.http.get(self.url + "/healthz").status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def start_worker(self, threads: int = 4) -> subprocess.Popen[bytes]:
-        proc = self._spawn("worker", "worker", "--threads", str(threads))
-        self.workers.append(proc)
-        return proc
-
-    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
-        """SIGKILL the worker's whole process group: no shutdown, no acks, no requeue."""
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-    def stop(self) -> None:
-        for proc in self.workers:
-            _stop(proc)
-        if self.web is not None:
-            _stop(self.web)
-        self.http.close()
-        self.redis.close()
+    http: httpx.Client
+    url: str
+    redis: redis.Redis
 
     def logs(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.logdir.glob("*.log")))
+        raise NotImplementedError
 
     # -- requests as Slack sends them -------------------------------------------------------
     def signed_post(self, body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = None,
                     content_type: str = "application/x-www-form-urlencoded") -> httpx.Response:
-        ts = str(int(time.time()) if timestamp is None else timestamp)
-        signature = "v0=" + hmac.new(secret.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-        return self.http.post(
-            self.url + "/slack/events",
-            content=body.encode(),
-            headers={"Content-Type": content_type, "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature},
-        )
+        headers = signed_headers(secret, body, timestamp=timestamp, content_type=content_type)
+        return self.http.post(self.url + "/slack/events", content=body.encode(), headers=headers)
 
     def command(self, text: str, *, user: str = "UALICE", channel: str = "CGENERAL", response_url: str = "",
                 **kw: Any) -> httpx.Response:
@@ -241,3 +180,73 @@ class Stack:
             timeout=timeout,
             what=lambda: f"job {job_id} to reach {states} (now {self.job(job_id)}; logs:\n{self.logs()[-3000:]})",
         )
+
+
+class Stack(Requests):
+    """The production processes (web + worker) against a private Redis db, a fake Slack and
+    the vendor sandbox, with the environment a deployment would give them."""
+
+    def __init__(self, redis_url: str, slack_api_url: str, sandbox: Sandbox, logdir: Path, **env: str) -> None:
+        self.redis_url = redis_url
+        self.redis = redis.Redis.from_url(redis_url)
+        self.redis.flushdb()
+        self.logdir = logdir
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "LOG_LEVEL": "INFO",
+            **deployment_env(redis_url, slack_api_url, sandbox, **env),
+        }
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.web: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.http = httpx.Client(timeout=10)
+
+    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = open(self.logdir / f"{name}-{len(self.workers)}-{int(time.time() * 1000)}.log", "wb")
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", *args],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def start(self) -> Stack:
+        self.start_web()
+        self.start_worker()
+        return self
+
+    def start_web(self) -> None:
+        self.web = self._spawn("web", "web", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--threads", "8")
+        wait_until(self._healthy, timeout=30, what="the web process /healthz")
+
+    def _healthy(self) -> bool:
+        try:
+            return self.http.get(self.url + "/healthz").status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(self, threads: int = 4) -> subprocess.Popen[bytes]:
+        proc = self._spawn("worker", "worker", "--threads", str(threads))
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL the worker's whole process group: no shutdown, no acks, no requeue."""
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            _stop(proc)
+        if self.web is not None:
+            _stop(self.web)
+        self.http.close()
+        self.redis.close()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-4000:]}" for p in sorted(self.logdir.glob("*.log")))

@@ -6,22 +6,20 @@ from typing import Any
 
 import pytest
 
-from bot.commands import (
-    REGISTRY,
-    SECTION_LIMIT,
-    CommandSpec,
-    Option,
-    Parsed,
-    Positional,
-    Registry,
-    UsageError,
-    help_sections,
-    help_text,
-    parse,
-    tokenize,
-    usage,
-)
-from bot.dates import RANGE_FORMS, DateRange
+from bot.builtin import build_registry
+from workers.errors import UsageError
+from workers.grammar.dates import RANGE_FORMS, DateRange
+from workers.grammar.helptext import SECTION_LIMIT, usage
+from workers.grammar.lexer import tokenize
+from workers.grammar.parser import Registry
+from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
+from workers.vendors.registry import CATALOGUE
+
+#: Every command of this deployment, as the ingress builds them.
+REGISTRY = build_registry(CATALOGUE.commands)
+parse = REGISTRY.parse
+help_sections = REGISTRY.help_sections
+help_text = REGISTRY.help_text
 
 TODAY = date(2026, 3, 15)
 INSTAL = (
@@ -213,7 +211,7 @@ def test_parsed_text_is_normalized_and_parses_the_same(text: str, normalized: st
         ("export instal lastweek", "`lastweek` is not a date range. Use one of: " + RANGE_FORMS, INSTAL),
         (
             "export instal 2026-03-01T10:00..2026-03-02",
-            "2026-03-01T10:00: times are only accepted by export everflow",
+            "2026-03-01T10:00: this command takes dates, not times",
             INSTAL,
         ),
         ("export instal yesterday intervl=daily", "Unknown option `intervl=`. Did you mean `interval=`?", INSTAL),

@@ -4,7 +4,7 @@ from datetime import date, datetime
 
 import pytest
 
-from bot.dates import RANGE_FORMS, DateRange, RangeError, parse_range
+from workers.grammar.dates import RANGE_FORMS, DateRange, RangeError, parse_range
 
 TODAY = date(2026, 3, 15)
 
@@ -95,8 +95,8 @@ def test_dates_stay_dates_when_times_are_allowed(text: str) -> None:
         ("this_month", {}, "Did you mean `this-month`?"),
         ("03/01/2026", {}, "`03/01/2026` is not a date range. Use one of:"),
         ("last7d..today", {}, "`last7d..today` is not a date range."),
-        ("2026-03-01T10:00..2026-03-02", {}, "2026-03-01T10:00: times are only accepted by export everflow"),
-        ("2026-03-01..2026-03-02T10:00", {}, "2026-03-02T10:00: times are only accepted by export everflow"),
+        ("2026-03-01T10:00..2026-03-02", {}, "2026-03-01T10:00: this command takes dates, not times"),
+        ("2026-03-01..2026-03-02T10:00", {}, "2026-03-02T10:00: this command takes dates, not times"),
         (
             "2026-03-01T10:00..2026-03-01T09:00",
             {"allow_time": True},

@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from bot.localslack import LocalSlack, Message
+from devkit.slack import LocalSlack, Message
 from tests.harness import Stack, wait_until
+from tests.inprocess import InProcessStack
 from devkit.sandbox import Sandbox
 
 CHANNEL = "CGENERAL"
@@ -37,13 +38,10 @@ def outcome_text(slack: LocalSlack, job_id: str, channel: str = CHANNEL) -> str:
     return str(messages[0].blocks) if messages else ""
 
 
-def test_export_is_posted_once_and_updated_in_place(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_export_is_posted_once_and_updated_in_place(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     vendor.set_ready_after(2.0)
-    started = time.monotonic()
-    response = stack.command("export instal 2026-11-01..2026-11-07 interval=daily")
-    ack_seconds = time.monotonic() - started
-    job_id = queued_job(response)
-    assert ack_seconds < 3  # Slack's own deadline; the budget proper is measured in bench/
+    # How fast the ack comes is measured in bench/, not here.
+    job_id = queued_job(stack.command("export instal 2026-11-01..2026-11-07 interval=daily"))
 
     # The progress message shows up and moves through the states before the result replaces it.
     slack.wait_for(lambda: job_messages(slack, job_id), timeout=15)
@@ -78,7 +76,7 @@ def test_export_is_posted_once_and_updated_in_place(stack: Stack, slack: LocalSl
         ("jobs cancel nope", "/adops jobs cancel"),
     ],
 )
-def test_usage_errors_answer_at_once_and_enqueue_nothing(stack: Stack, vendor: Sandbox, text: str, expected: str) -> None:
+def test_usage_errors_answer_at_once_and_enqueue_nothing(stack: InProcessStack, vendor: Sandbox, text: str, expected: str) -> None:
     response = stack.command(text)
     assert response.status_code == 200
     body = response.json()
@@ -89,7 +87,7 @@ def test_usage_errors_answer_at_once_and_enqueue_nothing(stack: Stack, vendor: S
     assert vendor.stats().get("instal.create", 0) == 0
 
 
-def test_any_text_reaches_the_parser_intact(stack: Stack) -> None:
+def test_any_text_reaches_the_parser_intact(stack: InProcessStack) -> None:
     # Bolt would read a form body containing the word "payload" as an interactivity payload.
     body = stack.command("help payload").json()
     assert "payload" in body["text"] and "Unknown" in body["text"]
@@ -105,14 +103,14 @@ def test_any_text_reaches_the_parser_intact(stack: Stack) -> None:
     ],
     ids=["bad-signature", "stale-timestamp"],
 )
-def test_bad_or_stale_signatures_are_refused(stack: Stack, vendor: Sandbox, tamper: dict[str, object]) -> None:
+def test_bad_or_stale_signatures_are_refused(stack: InProcessStack, vendor: Sandbox, tamper: dict[str, object]) -> None:
     response = stack.command("export instal yesterday", **tamper)  # type: ignore[arg-type]
     assert response.status_code == 401
     assert not stack.redis.keys("adops:job:*")
     assert vendor.stats().get("instal.create", 0) == 0
 
 
-def test_jobs_lists_the_callers_jobs_and_everyones(stack: Stack, slack: LocalSlack) -> None:
+def test_jobs_lists_the_callers_jobs_and_everyones(stack: InProcessStack, slack: LocalSlack) -> None:
     mine = queued_job(stack.command("export instal yesterday", user="UALICE"))
     theirs = queued_job(stack.command("export instal last7d", user="UBOB"))
     text = str(stack.command("jobs", user="UALICE").json())
@@ -124,7 +122,7 @@ def test_jobs_lists_the_callers_jobs_and_everyones(stack: Stack, slack: LocalSla
     assert "delivered" in str(stack.command("jobs", user="UALICE").json())
 
 
-def test_cancel_from_the_keyboard(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_cancel_from_the_keyboard(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     vendor.set_ready_after(30)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
@@ -146,7 +144,7 @@ def test_cancel_from_the_keyboard(stack: Stack, slack: LocalSlack, vendor: Sandb
     assert entries[0][1][b"who"] == b"UALICE" and entries[0][1][b"before"] == b"waiting"
 
 
-def test_cancel_button_double_click_applies_once(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_cancel_button_double_click_applies_once(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     vendor.set_ready_after(30)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
@@ -160,7 +158,7 @@ def test_cancel_button_double_click_applies_once(stack: Stack, slack: LocalSlack
     assert len(stack.redis.xrange("adops:audit")) == 1
 
 
-def test_cancel_button_without_rights_changes_nothing(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_cancel_button_without_rights_changes_nothing(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     vendor.set_ready_after(30)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
@@ -190,7 +188,7 @@ def test_cancel_button_without_rights_changes_nothing(stack: Stack, slack: Local
     ids=["400", "401", "403", "404-on-retrieve", "create-ERROR", "retrieve-FAILURE"],
 )
 def test_vendor_errors_end_the_job_with_a_clear_message(
-    stack: Stack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object], expected: str
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object], expected: str
 ) -> None:
     vendor.inject("instal", **fault)  # type: ignore[arg-type]
     job_id = queued_job(stack.command("export instal yesterday"))
@@ -212,7 +210,7 @@ def test_vendor_errors_end_the_job_with_a_clear_message(
     ids=["429-retry-after", "503", "malformed-json", "timeout"],
 )
 def test_transient_vendor_trouble_is_retried_to_success(
-    stack: Stack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object]
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object]
 ) -> None:
     vendor.inject("instal", **fault)  # type: ignore[arg-type]
     job_id = queued_job(stack.command("export instal yesterday"))
@@ -220,7 +218,7 @@ def test_transient_vendor_trouble_is_retried_to_success(
     slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=15)
 
 
-def test_vendor_that_keeps_failing_ends_failed_not_stuck(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_vendor_that_keeps_failing_ends_failed_not_stuck(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     vendor.inject("instal", "create", "status", status=503, count=100, retry_after=1)
     job_id = queued_job(stack.command("export instal yesterday"))
     job = stack.wait_job(job_id, ("failed",), timeout=60)
@@ -228,7 +226,7 @@ def test_vendor_that_keeps_failing_ends_failed_not_stuck(stack: Stack, slack: Lo
     slack.wait_for(lambda: "gave up" in outcome_text(slack, job_id))
 
 
-def test_job_past_its_deadline_ends_failed(make_stack: Callable[..., Stack], slack: LocalSlack, vendor: Sandbox) -> None:
+def test_job_past_its_deadline_ends_failed(make_stack: Callable[..., InProcessStack], slack: LocalSlack, vendor: Sandbox) -> None:
     stack = make_stack(ADOPS_EXPORT_DEADLINE="10")
     vendor.set_ready_after(600)
     job_id = queued_job(stack.command("export instal yesterday"))
@@ -237,7 +235,7 @@ def test_job_past_its_deadline_ends_failed(make_stack: Callable[..., Stack], sla
     slack.wait_for(lambda: "had not finished" in outcome_text(slack, job_id))
 
 
-def test_private_channel_falls_back_to_the_response_url(stack: Stack, slack: LocalSlack) -> None:
+def test_private_channel_falls_back_to_the_response_url(stack: InProcessStack, slack: LocalSlack) -> None:
     slack.restrict_channel("CPRIVATE")
     url = slack.response_url("CPRIVATE", "UALICE")
     job_id = queued_job(stack.command("export instal yesterday", channel="CPRIVATE", response_url=url))
@@ -251,7 +249,7 @@ def test_private_channel_falls_back_to_the_response_url(stack: Stack, slack: Loc
     assert len(shown) == 1, "the result replaced the progress post"
 
 
-def test_slack_rate_limits_delay_but_never_drop_or_double(stack: Stack, slack: LocalSlack) -> None:
+def test_slack_rate_limits_delay_but_never_drop_or_double(stack: InProcessStack, slack: LocalSlack) -> None:
     slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=1)
     slack.fail_next("chat.update", "ratelimited", status=429, retry_after=1, count=3)
     job_id = queued_job(stack.command("export instal yesterday"))
@@ -263,7 +261,7 @@ def test_slack_rate_limits_delay_but_never_drop_or_double(stack: Stack, slack: L
     assert refused and all(c.error == "ratelimited" for c in refused), "Slack's 429s were met and outlived"
 
 
-def test_double_submit_is_one_job(stack: Stack, vendor: Sandbox) -> None:
+def test_double_submit_is_one_job(stack: InProcessStack, vendor: Sandbox) -> None:
     vendor.set_ready_after(5)
     first = queued_job(stack.command("export instal yesterday"))
     second = stack.command("export instal yesterday").json()["text"]
@@ -272,9 +270,9 @@ def test_double_submit_is_one_job(stack: Stack, vendor: Sandbox) -> None:
 
 
 def test_worker_killed_while_export_pending_delivers_exactly_once(
-    make_stack: Callable[..., Stack], slack: LocalSlack, vendor: Sandbox
+    make_process_stack: Callable[..., Stack], slack: LocalSlack, vendor: Sandbox
 ) -> None:
-    stack = make_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1000000")
+    stack = make_process_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1000000")
     stack.start_web()
     worker = stack.start_worker()
     vendor.set_ready_after(8)
@@ -292,7 +290,7 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
     assert len(job_messages(slack, job_id)) == 1
 
 
-def test_channels_outside_the_allow_list_are_refused(make_stack: Callable[..., Stack], vendor: Sandbox) -> None:
+def test_channels_outside_the_allow_list_are_refused(make_stack: Callable[..., InProcessStack], vendor: Sandbox) -> None:
     stack = make_stack(ADOPS_CHANNELS="CALLOWED")
     body = stack.command("export instal yesterday", channel="CGENERAL").json()
     assert "isn't enabled in this channel" in body["text"] and "ADOPS_CHANNELS" in body["text"]

@@ -10,8 +10,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.localslack import LocalSlack, Message
+from devkit.slack import LocalSlack, Message
 from tests.harness import Stack
+from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
 from workers.vendors.metrics24.client import Metrics24Client
 from devkit.sandbox import Sandbox
@@ -39,7 +40,7 @@ def final(slack: LocalSlack, job_id: str, needle: str, timeout: float = 20) -> s
     return slack.wait_for(shown, timeout=timeout)
 
 
-def listing(stack: Stack, slack: LocalSlack, text: str = "filters") -> tuple[str, Message]:
+def listing(stack: InProcessStack, slack: LocalSlack, text: str = "filters") -> tuple[str, Message]:
     job_id = queued_job(stack.command(text))
     stack.wait_job(job_id, ("delivered",))
     message = slack.wait_for(
@@ -48,7 +49,7 @@ def listing(stack: Stack, slack: LocalSlack, text: str = "filters") -> tuple[str
     return job_id, message
 
 
-def toggle(stack: Stack, message: Message, group: str, to: bool, *, user: str = ADMIN, action_ts: str | None = None,
+def toggle(stack: InProcessStack, message: Message, group: str, to: bool, *, user: str = ADMIN, action_ts: str | None = None,
            slack: LocalSlack | None = None):  # type: ignore[no-untyped-def]
     value = json.dumps({"g": group, "i": DEFAULT_INTEGRATION, "f": "monitoring_mode", "to": to})
     url = slack.response_url(CHANNEL, user, message_ts=message.ts) if slack else ""
@@ -56,7 +57,7 @@ def toggle(stack: Stack, message: Message, group: str, to: bool, *, user: str = 
                        response_url=url, action_ts=action_ts)
 
 
-def test_filters_lists_every_page_of_groups_and_pages_through_them(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_filters_lists_every_page_of_groups_and_pages_through_them(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     _, message = listing(stack, slack)
     text = str(message.blocks)
     assert "130 groups" in text and "Page 1 of 4" in text
@@ -70,7 +71,7 @@ def test_filters_lists_every_page_of_groups_and_pages_through_them(stack: Stack,
 
 
 def test_toggle_button_by_an_admin_applies_once_updates_the_message_and_audits(
-    stack: Stack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
 ) -> None:
     _, message = listing(stack, slack, 'filters name~"EU Mobile – strict"')
     assert m24.get_filter_group(GROUP).monitoring_mode is False
@@ -92,7 +93,7 @@ def test_toggle_button_by_an_admin_applies_once_updates_the_message_and_audits(
     assert entry["who"] == ADMIN and entry["before"] == "off" and entry["after"] == "on" and GROUP in entry["target"]
 
 
-def test_toggle_button_without_rights_reaches_no_vendor(stack: Stack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client) -> None:
+def test_toggle_button_without_rights_reaches_no_vendor(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client) -> None:
     _, message = listing(stack, slack, 'filters name~"EU Mobile – strict"')
     toggle(stack, message, GROUP, True, user="UALICE", slack=slack)
     refusal = slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if m.ephemeral and "Only admins" in m.text), None))
@@ -104,7 +105,7 @@ def test_toggle_button_without_rights_reaches_no_vendor(stack: Stack, slack: Loc
 
 
 def test_monitor_all_uses_the_bulk_update_and_reports_what_changed(
-    stack: Stack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
 ) -> None:
     before = m24.list_filter_groups()
     off = [g for g in before if not g.monitoring_mode]
@@ -121,7 +122,7 @@ def test_monitor_all_uses_the_bulk_update_and_reports_what_changed(
     assert len(stack.redis.xrange("adops:audit")) == 1
 
 
-def test_state_changing_commands_are_refused_to_non_admins_at_once(stack: Stack, vendor: Sandbox) -> None:
+def test_state_changing_commands_are_refused_to_non_admins_at_once(stack: InProcessStack, vendor: Sandbox) -> None:
     for text in ("monitor all on", f"monitor {GROUP} off", f"filters active {GROUP} off", f"filters delete {GROUP}",
                  "export 24metrics delete abc"):
         body = stack.command(text, user="UALICE").json()
@@ -140,13 +141,13 @@ def test_state_changing_commands_are_refused_to_non_admins_at_once(stack: Stack,
         (f"filters active {GROUP} off", "Active *off* for *EU Mobile – strict*"),
     ],
 )
-def test_monitor_from_the_keyboard_by_id_or_name(stack: Stack, slack: LocalSlack, command: str, expected: str) -> None:
+def test_monitor_from_the_keyboard_by_id_or_name(stack: InProcessStack, slack: LocalSlack, command: str, expected: str) -> None:
     job_id = queued_job(stack.command(command, user=ADMIN))
     assert expected in final(slack, job_id, expected)
 
 
 def test_delete_asks_with_a_danger_button_then_deletes_once(
-    stack: Stack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
 ) -> None:
     job_id = queued_job(stack.command(f"filters delete {GROUP}", user=ADMIN))
     final(slack, job_id, "This cannot be undone")
@@ -174,7 +175,7 @@ def test_delete_asks_with_a_danger_button_then_deletes_once(
     ],
     ids=["completed", "error", "canceled"],
 )
-def test_download_center_export(stack: Stack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, str] | None, expected: str) -> None:
+def test_download_center_export(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, str] | None, expected: str) -> None:
     if fault:
         vendor.set_ready_after(30)  # the vendor gives up while building, not after
         vendor.inject("24metrics", **fault)  # type: ignore[arg-type]
@@ -188,7 +189,7 @@ def test_download_center_export(stack: Stack, slack: LocalSlack, vendor: Sandbox
         assert vendor.stats().get("24metrics.export.url", 0) == 0
 
 
-def test_export_over_the_vendor_limit_says_the_range_was_cut(stack: Stack, slack: LocalSlack) -> None:
+def test_export_over_the_vendor_limit_says_the_range_was_cut(stack: InProcessStack, slack: LocalSlack) -> None:
     end = date.today() - timedelta(days=1)
     start = end - timedelta(days=200)
     job_id = queued_job(stack.command(f"export 24metrics conversions {start}..{end}"))
@@ -196,7 +197,7 @@ def test_export_over_the_vendor_limit_says_the_range_was_cut(stack: Stack, slack
     assert "cut" in text.lower()
 
 
-def test_exports_can_be_listed_and_deleted(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_exports_can_be_listed_and_deleted(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     job_id = queued_job(stack.command("export 24metrics impressions yesterday"))
     final(slack, job_id, "download the file", timeout=30)
     listed = queued_job(stack.command("export 24metrics list"))
@@ -208,7 +209,7 @@ def test_exports_can_be_listed_and_deleted(stack: Stack, slack: LocalSlack, vend
     assert vendor.stats().get("24metrics.export.delete") == 1
 
 
-def test_fraud_summary_reads_many_cursor_pages(stack: Stack, slack: LocalSlack, vendor: Sandbox) -> None:
+def test_fraud_summary_reads_many_cursor_pages(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
     job_id = queued_job(stack.command("fraud last30d"))
     text = final(slack, job_id, "checked", timeout=60)
     assert re.search(r"\*Clicks\*: [\d,]+ checked, \*[\d,]+ rejected\*", text)
@@ -217,7 +218,7 @@ def test_fraud_summary_reads_many_cursor_pages(stack: Stack, slack: LocalSlack, 
     assert vendor.stats()["24metrics.report.click"] > 10
 
 
-def test_fraud_summary_over_budget_says_it_is_partial(stack: Stack, slack: LocalSlack) -> None:
+def test_fraud_summary_over_budget_says_it_is_partial(stack: InProcessStack, slack: LocalSlack) -> None:
     job_id = queued_job(stack.command("fraud last-month"))
     stack.wait_job(job_id, ("delivered",), timeout=90)
     # Month sizes vary; a month of the sandbox's clicks is near the budget, 92 days is over it.
@@ -227,7 +228,7 @@ def test_fraud_summary_over_budget_says_it_is_partial(stack: Stack, slack: Local
     assert "Partial: the newest 10,000" in text and "/adops export 24metrics clicks" in text
 
 
-def test_lookup_click_found_and_not_found(stack: Stack, slack: LocalSlack) -> None:
+def test_lookup_click_found_and_not_found(stack: InProcessStack, slack: LocalSlack) -> None:
     day = date.today() - timedelta(days=1)
     row = next(r for r in day_rows(7, DEFAULT_INTEGRATION, "click", day) if r.get("offer") and r.get("publisher"))
     tx_id = row.get("tx_id") or row["real_tx_id"]
@@ -238,7 +239,7 @@ def test_lookup_click_found_and_not_found(stack: Stack, slack: LocalSlack) -> No
     assert "has no click `nope123`" in final(slack, missing, "has no click")
 
 
-def test_lookup_needs_offer_publisher_and_date(stack: Stack) -> None:
+def test_lookup_needs_offer_publisher_and_date(stack: InProcessStack) -> None:
     body = stack.command("lookup click abc offer=1").json()
     assert "`publisher=`, `date=`" in body["text"] and not stack.redis.keys("adops:job:*")
 
@@ -258,7 +259,7 @@ def test_lookup_needs_offer_publisher_and_date(stack: Stack) -> None:
     ],
     ids=["400", "401", "402", "403", "404", "429", "503", "malformed", "timeout"],
 )
-def test_every_vendor_error_class(stack: Stack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object],
+def test_every_vendor_error_class(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, fault: dict[str, object],
                                   expected: str, state: str) -> None:
     vendor.inject("24metrics", "filter_groups.list", **fault)  # type: ignore[arg-type]
     job_id = queued_job(stack.command('filters name~"EU Mobile – strict"'))
@@ -267,3 +268,33 @@ def test_every_vendor_error_class(stack: Stack, slack: LocalSlack, vendor: Sandb
     if state == "failed":
         assert expected in job["error"]
     assert vendor.TOKEN not in text and vendor.TOKEN not in stack.logs()
+
+
+def _switch(message: Message, group: str) -> dict[str, str]:
+    """The switch button Slack shows beside ``group`` on ``message``."""
+    block = next(b for b in message.blocks if b.get("block_id") == f"fg:{group}")
+    return block["accessory"]
+
+
+def test_quick_clicks_on_one_message_leave_it_true_and_say_who_changed_what(
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
+) -> None:
+    _, message = listing(stack, slack)
+    first, second = group_id(DEFAULT_INTEGRATION, 1), group_id(DEFAULT_INTEGRATION, 2)
+    a, b = _switch(message, first), _switch(message, second)
+    # Two admins click two groups of the same message within a moment, as Slack sends it.
+    stack.click(a["action_id"], a["value"], user=ADMIN, message_ts=message.ts)
+    stack.click(b["action_id"], b["value"], user="UADMIN2", message_ts=message.ts)
+    stack.wait_idle()
+    shown = next(m for m in slack.messages(CHANNEL) if m.ts == message.ts)
+    text = str(shown.blocks)
+    for group in (first, second):
+        now_on = m24.get_filter_group(group).monitoring_mode
+        block = next(x for x in shown.blocks if x.get("block_id") == f"fg:{group}")
+        assert ("monitoring *on*" in block["text"]["text"]) is bool(now_on), "the message shows the vendor's state"
+    monitoring = sum(1 for g in m24.list_filter_groups() if g.monitoring_mode)
+    assert f"{monitoring} in monitoring mode" in str(shown.blocks[0]), "the header counts what 24Metrics has now"
+    names = {g.id: g.name for g in m24.list_filter_groups()}
+    assert f"<@{ADMIN}> turned monitoring" in text and names[first] in text
+    assert "<@UADMIN2> turned monitoring" in text and names[second] in text
+    assert "Page 1 of 4" in text, "the same page of the same listing"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from workers.vendors.errors import (
+from workers.errors import (
     VendorAuthError,
     VendorError,
     VendorExportFailed,
@@ -26,6 +26,7 @@ from workers.vendors.errors import (
 from workers.vendors.exports import ExportAdapter, ExportStatus
 from workers.vendors.instal.client import InstalClient, export_body, status_from_answer, task_id_from_answer
 from devkit.sandbox import Sandbox
+from workers.vendors.registry import CATALOGUE
 from workers.vendors.instal.sandbox import COLUMNS
 
 PARAMS = {"start_date": "2024-03-01", "stop_date": "2024-03-03"}
@@ -34,7 +35,7 @@ CDN = "https://cdn.example/x.csv"
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(ready_after=0.8) as running:
+    with Sandbox(apps=CATALOGUE.sandbox_apps, ready_after=0.8) as running:
         yield running
 
 

@@ -8,15 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from dramatiq.brokers.stub import StubBroker
+from dramatiq import Message
 
 from bot.clock import is_leader
 from tests.harness import RedisServer
 from workers import steps
 from workers.jobs import Job, JobStore, new_job_id
+from workers.vendors.registry import CATALOGUE
+from workers.boot import boot, load_settings
 from workers.runtime import Runtime
-from workers.settings import load
-from workers.slack import SlackEgress
 
 _db = itertools.count(40)
 
@@ -125,9 +125,16 @@ def test_claims_are_exclusive(store: JobStore) -> None:
 
 
 def runtime(client: redis.Redis) -> Runtime:
-    settings = load({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "http://127.0.0.1:9/api/",
-                     "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
-    return Runtime(settings=settings, redis=client, broker=StubBroker(), store=JobStore(client), slack=SlackEgress(settings))
+    """A runtime on ``client`` whose queue is an in-memory stub nobody consumes: what the steps
+    enqueue stays there to be looked at."""
+    settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+                              "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
+    return boot(settings, redis_client=client)
+
+
+def enqueued(rt: Runtime) -> list[tuple[str, tuple[object, ...]]]:
+    messages = [Message.decode(raw) for q in rt.broker.queues.values() for raw in list(q.queue)]  # type: ignore[attr-defined]
+    return [(m.actor_name, tuple(m.args)) for m in messages]
 
 
 def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
@@ -136,13 +143,13 @@ def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
     fresh = make_job(rt.store, deadline_in=600, state="waiting")
     done = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
     rt.store.transition(done.id, ["waiting"], "delivered")
-    published: list[str] = []
-    assert steps.sweep(rt, lambda job_id, **_: published.append(job_id)) == [overdue.id]
-    assert published == [overdue.id]
+    assert steps.sweep(rt) == [overdue.id]
+    assert enqueued(rt) == [("publish", (overdue.id,))]
     job = rt.store.get(overdue.id)
     assert job is not None and job.state == "failed" and "deadline" in job.error
     assert rt.store.get(fresh.id).state == "waiting"  # type: ignore[union-attr]
-    assert steps.sweep(rt, lambda job_id, **_: published.append(job_id)) == []  # idempotent
+    assert steps.sweep(rt) == []  # idempotent
+    assert enqueued(rt) == [("publish", (overdue.id,))]
     assert rt.store.overdue(time.time()) == []
 
 
@@ -161,16 +168,13 @@ def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redi
 
     client = CancelRightAfterTheRead.from_url(redis_server.url(next(_db) % 64))
     client.flushdb()
-    settings = load({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": "http://127.0.0.1:9/api/",
-                     "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
-    rt = Runtime(settings=settings, redis=client, broker=StubBroker(), store=JobStore(client), slack=SlackEgress(settings))
     client.armed = False
+    rt = runtime(client)
     job = make_job(rt.store)
     client.armed = True
-    sent: list[object] = []
     # A vendor call would fail loudly (closed port → StepRetry raised here).
-    steps.request(rt, job.id, lambda *a, **k: sent.append(a), lambda *a, **k: sent.append(a))
-    assert sent == [] and rt.store.get(job.id).state == "cancelled"  # type: ignore[union-attr]
+    steps.request(rt, CATALOGUE, job.id)
+    assert enqueued(rt) == [] and rt.store.get(job.id).state == "cancelled"  # type: ignore[union-attr]
     client.flushdb()
 
 

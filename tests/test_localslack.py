@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from bot.localslack import Event, LocalSlack, block_errors
+from devkit.slack import Event, LocalSlack, block_errors
+from devkit.slack.signing import signed_headers
 
 TOKEN = "xoxb-test-token"
 CHANNEL = "C0GENERAL"
@@ -381,3 +384,29 @@ def test_reset_forgets_state(slack: LocalSlack, client: WebClient) -> None:
     slack.reset()
     assert slack.calls == [] and slack.messages(CHANNEL) == []
     assert client.chat_postMessage(channel=CHANNEL, text="x")["ok"] is True
+
+
+# -- signing requests as Slack does ----------------------------------------------------------------
+
+
+def test_signed_headers_pass_slacks_verifier_and_a_tampered_body_fails() -> None:
+    secret, body = "8f742231b10e8888abcd99yyyzzz85a5", "command=%2Fadops&text=export+instal+yesterday"
+    headers = signed_headers(secret, body, content_type="application/json")
+    verifier = SignatureVerifier(secret)
+
+    assert headers["Content-Type"] == "application/json"
+    assert abs(int(headers["X-Slack-Request-Timestamp"]) - time.time()) < 60
+    assert verifier.is_valid_request(body, headers)
+    assert not verifier.is_valid_request(body.replace("yesterday", "today"), headers)
+    assert not SignatureVerifier("another-secret").is_valid_request(body, headers)
+
+
+def test_signed_headers_for_a_fixed_timestamp() -> None:
+    # Known answer: HMAC-SHA256(secret, "v0:<timestamp>:<body>") in hex, computed independently
+    body = "command=%2Fadops&text=export+instal+yesterday"
+    headers = signed_headers("8f742231b10e8988abcd99ec85a28ad9", body, timestamp=1531420618)
+    assert headers == {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": "1531420618",
+        "X-Slack-Signature": "v0=73419734cb7b7d90b38bdaee01ad26bd9fb583b3272b3fc21b4f3a9ec456888c",
+    }

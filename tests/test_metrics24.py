@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from workers.vendors.errors import (
+from workers.errors import (
     VendorAuthError,
     VendorError,
     VendorProtocolError,
@@ -23,21 +23,12 @@ from workers.vendors.errors import (
     VendorTransient,
 )
 from workers.vendors.exports import ExportAdapter, ExportStatus
-from workers.vendors.metrics24.client import (
-    PAGE_SIZE_MAX,
-    BulkResult,
-    Export,
-    Metrics24Client,
-    bulk_result,
-    export_query,
-    is_rejected,
-    publisher_of,
-    rejection_reason,
-    signed_url_expiry,
-    status_of,
-    unwrap,
-)
+from workers.vendors.metrics24.api import PAGE_SIZE_MAX
+from workers.vendors.metrics24.client import Metrics24Client
+from workers.vendors.metrics24.models import BulkResult, Export, bulk_result, export_query, signed_url_expiry, status_of, unwrap
+from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
 from devkit.sandbox import Sandbox
+from workers.vendors.registry import CATALOGUE
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, ORGANIZATION, SECOND_INTEGRATION, group_id
 
 EXPORT = {"kind": "clicks", "start_date": "2024-03-01", "end_date": "2024-03-03"}
@@ -63,7 +54,7 @@ class Recorder(httpx.HTTPTransport):
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(ready_after=0.4) as running:
+    with Sandbox(apps=CATALOGUE.sandbox_apps, ready_after=0.4) as running:
         yield running
 
 

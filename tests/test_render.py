@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.localslack import block_errors
+from devkit.slack import block_errors
 from workers import render
 from workers.jobs import Job
 
@@ -31,7 +31,7 @@ def job(**kw: object) -> Job:
     ],
 )
 def test_progress(state: str, expect: str, has_cancel: bool) -> None:
-    out = render.progress(job(state=state, vendor_state="STARTED", polls=3), NOW)
+    out = render.progress(job(state=state, vendor_state="STARTED", polls=3), NOW, "Instal")
     text = str(out.blocks)
     assert expect in text
     assert "running 2 min" in text and "<@UALICE>" in text

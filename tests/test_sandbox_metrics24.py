@@ -1,4 +1,4 @@
-"""The 24Metrics emulation on its own, over raw HTTP: auth, pages, state, exports, reports, faults."""
+"""The 24Metrics emulation on its own, over HTTP and (each ``api`` test again) mounted: auth, pages, exports, faults."""
 
 from __future__ import annotations
 
@@ -14,16 +14,9 @@ import httpx
 import pytest
 
 from devkit.sandbox import Sandbox
-from workers.vendors.metrics24.sandbox import (
-    CLICK_REASONS,
-    CONVERSION_REASONS,
-    DEFAULT_INTEGRATION,
-    ORGANIZATION,
-    PUBLISHERS,
-    SECOND_INTEGRATION,
-    day_rows,
-    group_id,
-)
+from workers.vendors.registry import CATALOGUE
+from workers.vendors.metrics24.sandbox import CLICK_REASONS, CONVERSION_REASONS, DEFAULT_INTEGRATION, ORGANIZATION
+from workers.vendors.metrics24.sandbox import PUBLISHERS, SECOND_INTEGRATION, day_rows, group_id
 
 AUTH = {"API-KEY": Sandbox.TOKEN}
 GROUPS = f"/integrations/{DEFAULT_INTEGRATION}/filter-groups"
@@ -35,14 +28,16 @@ TABLE = {"integration_id": DEFAULT_INTEGRATION, "start_date": "2024-03-01", "end
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(ready_after=0.3) as running:
+    with Sandbox(apps=CATALOGUE.sandbox_apps, ready_after=0.3) as running:
         yield running
 
 
-@pytest.fixture
-def api(sandbox: Sandbox) -> Iterator[httpx.Client]:
+@pytest.fixture(params=["http", "mounted"])
+def api(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
     sandbox.reset()
-    with httpx.Client(base_url=sandbox.base_url("24metrics") + "/api/v2", headers=AUTH, timeout=5) as client:
+    transport = sandbox.transport() if request.param == "mounted" else None
+    with httpx.Client(base_url=sandbox.base_url("24metrics") + "/api/v2", headers=AUTH, timeout=5,
+                      transport=transport) as client:
         yield client
 
 
@@ -58,12 +53,10 @@ def new_export(api: httpx.Client, **query: str) -> dict[str, Any]:
 
 def wait_for(api: httpx.Client, export_id: str, status: str, deadline: float = 5.0) -> dict[str, Any]:
     stop = time.monotonic() + deadline
-    while time.monotonic() < stop:
-        export = api.get(f"/download-center/exports/{export_id}").json()["data"]
-        if export["status"] == status:
-            return export
+    while (export := api.get(f"/download-center/exports/{export_id}").json()["data"])["status"] != status:
+        assert time.monotonic() < stop, f"{export_id} not {status} within {deadline} s"
         time.sleep(0.05)
-    raise AssertionError(f"{export_id} not {status} within {deadline} s")
+    return export
 
 
 # -- auth --------------------------------------------------------------------------------------
@@ -71,8 +64,7 @@ def wait_for(api: httpx.Client, export_id: str, status: str, deadline: float = 5
 @pytest.mark.parametrize(
     ("headers", "status"),
     [
-        ({"API-KEY": ""}, 401),
-        ({"API-KEY": "nope"}, 401),
+        ({"API-KEY": ""}, 401), ({"API-KEY": "nope"}, 401),
         ({"API-KEY": "", "Authorization": f"Token {Sandbox.TOKEN}"}, 401),
         ({"API-KEY": "", "Authorization": f"Bearer {Sandbox.TOKEN}"}, 200),  # the docs list Bearer too
         ({"api-key": Sandbox.TOKEN}, 200),
@@ -259,16 +251,13 @@ def test_export_list_is_newest_first_and_filters(sandbox: Sandbox, api: httpx.Cl
     assert api.get("/download-center/exports", params={"page[size]": 101}).status_code == 400
 
 
+TIMED_OUT = "Query exceeded the maximum execution time while scanning the logs (sandbox fault)."
+
+
 @pytest.mark.parametrize(
     ("op", "kind", "status", "error"),
-    [
-        ("export.get", "failed", "ERROR",
-         "Query exceeded the maximum execution time while scanning the logs (sandbox fault)."),
-        ("export.get", "canceled", "CANCELED", ""),
-        ("export.create", "failed", "ERROR",
-         "Query exceeded the maximum execution time while scanning the logs (sandbox fault)."),
-        ("export.create", "canceled", "CANCELED", ""),
-    ],
+    [("export.get", "failed", "ERROR", TIMED_OUT), ("export.get", "canceled", "CANCELED", ""),
+     ("export.create", "failed", "ERROR", TIMED_OUT), ("export.create", "canceled", "CANCELED", "")],
 )
 def test_export_outcome_faults(sandbox: Sandbox, api: httpx.Client, op: str, kind: str, status: str, error: str) -> None:
     sandbox.set_ready_after(30)
@@ -380,7 +369,7 @@ def test_lookups(api: httpx.Client) -> None:
 
 
 def test_data_is_deterministic_per_seed(api: httpx.Client) -> None:
-    with Sandbox(seed=7) as same, Sandbox(seed=8) as other:
+    with Sandbox(apps=CATALOGUE.sandbox_apps, seed=7) as same, Sandbox(apps=CATALOGUE.sandbox_apps, seed=8) as other:
         def first_page(box: Sandbox) -> list[dict[str, Any]]:
             url = box.base_url("24metrics") + "/api/v2/reports/v2/click-table"
             return httpx.get(url, params={**TABLE, "page[size]": 20}, headers=AUTH).json()["data"]["data"]

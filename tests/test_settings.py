@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from workers.settings import ConfigError, load
+from workers.boot import load_settings as load
+from workers.errors import ConfigError
 
 
 def test_defaults_need_nothing() -> None:
@@ -20,7 +21,8 @@ def test_lists_are_comma_separated_and_trimmed() -> None:
 
 
 def test_empty_means_unset() -> None:
-    assert load({"INSTAL_TOKEN": "", "REDIS_URL": ""}).instal_token is None
+    s = load({"INSTAL_TOKEN": "", "REDIS_URL": ""})
+    assert s.vendor("instal").token is None and not s.vendor("instal").configured  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -31,7 +33,9 @@ def test_empty_means_unset() -> None:
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
         ({"SLACK_API_URL": "not a url"}, "SLACK_API_URL"),
         ({"ADOPS_TIMEZONE": "Mars/Olympus"}, "ADOPS_TIMEZONE"),
-        ({"EVERFLOW_TIMEZONE_ID": "utc"}, "EVERFLOW_TIMEZONE_ID"),
+        ({"INSTAL_BASE_URL": "ftp:/nowhere"}, "INSTAL_BASE_URL"),
+        ({"METRICS24_BASE_URL": "x", "ADOPS_LINK_TTL": "y"}, "ADOPS_LINK_TTL: "),
+        ({"METRICS24_BASE_URL": "x", "ADOPS_LINK_TTL": "y"}, "METRICS24_BASE_URL: "),
         ({"ADOPS_ADMIN": "U1"}, "unknown setting: ADOPS_ADMIN"),
         ({"INSTAL_TOKN": "x", "ADOPS_CHANELS": "C"}, "unknown settings: ADOPS_CHANELS, INSTAL_TOKN"),
     ],
@@ -52,7 +56,7 @@ def test_secrets_are_masked_in_repr() -> None:
     s = load({"SLACK_BOT_TOKEN": "xoxb-123-secret", "INSTAL_TOKEN": "tok-secret"})
     for value in ("xoxb-123-secret", "tok-secret"):
         assert value not in repr(s) and value not in str(s)
-    assert s.instal_token is not None and s.instal_token.get_secret_value() == "tok-secret"
+    assert s.vendor("instal").token.get_secret_value() == "tok-secret"  # type: ignore[attr-defined]
 
 
 def test_require_names_every_missing_variable() -> None:
@@ -60,6 +64,20 @@ def test_require_names_every_missing_variable() -> None:
     s.require("SLACK_BOT_TOKEN")
     with pytest.raises(ConfigError, match="missing settings: SLACK_SIGNING_SECRET, REDIS_URL"):
         s.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "REDIS_URL")
+
+
+def test_each_vendor_reads_its_own_prefix() -> None:
+    s = load({"METRICS24_API_KEY": "k", "METRICS24_INTEGRATION_ID": "int-9"})
+    m24 = s.vendor("24metrics")
+    assert m24.configured and m24.integration_id == "int-9"  # type: ignore[attr-defined]
+    assert m24.key_variable() == "METRICS24_API_KEY" and s.vendor("instal").key_variable() == "INSTAL_TOKEN"
+    assert not s.vendor("instal").configured
+
+
+def test_a_prefix_no_vendor_registers_is_not_ours() -> None:
+    # Everflow has no folder yet: its variables are someone else's business, not a typo of ours.
+    s = load({"EVERFLOW_API_KEY": "k"})
+    assert s.embedded
 
 
 def test_reads_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:

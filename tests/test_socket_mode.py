@@ -20,8 +20,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.builtin import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
 
-from bot.localslack import LocalSlack
+from devkit.slack import LocalSlack
 from tests.harness import BOT_TOKEN, Stack, _stop, wait_until
 from tests.test_flow import job_messages, outcome_text
 from devkit.sandbox import Sandbox
@@ -78,12 +80,19 @@ def test_app_token_methods_take_only_the_app_token(local: LocalSlack) -> None:
     assert info.value.response["error"] == "not_allowed_token_type"
 
     url = web.apps_connections_open(app_token="xapp-1-A0ADOPS-test")["url"]
-    assert url.startswith("ws://127.0.0.1:")
+    assert re.fullmatch(r"ws://127\.0\.0\.1:\d+/link/\?ticket=[\w-]+&app_id=A0ADOPS", url), url
     # Not a WebSocket handshake, and a ticket nobody was given: both refused before any upgrade.
-    assert httpx.get("http" + url[2:]).status_code == 400
+    assert httpx.get("http" + url[2:]).status_code == 426
     upgrade = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
-    assert httpx.get(local.url + "/socket/not-a-ticket", headers=upgrade).status_code == 401
+    forged = "http" + url[2:].replace("ticket=", "ticket=not-", 1)
+    assert httpx.get(forged, headers=upgrade).status_code == 401
+    # The refused plain GET did not spend the ticket: the URL still connects, once.
+    with connect(url) as ws:
+        assert json.loads(ws.recv(timeout=5))["type"] == "hello"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url).close()
+    assert refused.value.response.status_code == 401
 
 
 def test_builtin_client_connects_acks_keeps_alive_and_follows_a_refresh(local: LocalSlack) -> None:
@@ -132,10 +141,10 @@ def test_stop_closes_the_connections(local: LocalSlack) -> None:
 
 
 @pytest.fixture()
-def socket_stack(make_stack: Callable[..., Stack], slack: LocalSlack) -> Iterator[Stack]:
+def socket_stack(make_process_stack: Callable[..., Stack], slack: LocalSlack) -> Iterator[Stack]:
     # The fake Slack outlives each test; a client left over would take this test's envelopes.
     wait_until(lambda: not slack.socket_connections(), timeout=10, what="no Socket Mode client from an earlier test")
-    stack = make_stack(start=False, SLACK_APP_TOKEN=APP_TOKEN)
+    stack = make_process_stack(start=False, SLACK_APP_TOKEN=APP_TOKEN)
     # Socket Mode requests are not signed: the process must run without a signing secret.
     del stack.env["SLACK_SIGNING_SECRET"]
     proc = stack._spawn("socket", "socket")

@@ -16,7 +16,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from workers.vendors.errors import (
+from workers.errors import (
     VendorAuthError,
     VendorError,
     VendorExportFailed,
@@ -28,13 +28,14 @@ from workers.vendors.errors import (
 from workers.vendors.http import VendorHTTP, error_reason, parse_retry_after, raise_for_status
 from workers.vendors.instal.client import EXPORTS_PATH
 from devkit.sandbox import Sandbox
+from workers.vendors.registry import CATALOGUE
 
 BODY = {"start_date": "2024-03-01", "stop_date": "2024-03-02"}
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(ready_after=0.2) as running:
+    with Sandbox(apps=CATALOGUE.sandbox_apps, ready_after=0.2) as running:
         yield running
 
 

@@ -1,9 +1,14 @@
 """Dramatiq actors: the queue's entry points, each a thin shell over a step in ``steps``.
 
-Retry policy lives here, on the actors. Vendor trouble that may pass (429, 5xx, timeouts) is
-retried with backoff, honouring the vendor's Retry-After; when the retries run out the job is
-failed with the last reason instead of being left "in progress". Slack's 429 is not a failure:
-the step is sent again with Slack's delay and the worker thread moves on.
+Each actor is declared here with its retry policy, as ``dramatiq.actor`` would, and bound to a
+broker and a runtime explicitly at boot (:func:`bind`): nothing is bound at import time, so a
+process (or a test) can boot as often as it likes and every actor sees the runtime it was
+bound with.
+
+Vendor trouble that may pass (429, 5xx, timeouts) is retried with backoff, honouring the
+vendor's Retry-After; when the retries run out the job is failed with the last reason instead of
+being left "in progress". Slack's 429 is not a failure: the step is sent again with Slack's delay
+and the worker thread moves on.
 """
 
 from __future__ import annotations
@@ -11,20 +16,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import redis
 
 from workers import audit, render, steps
-from workers.runtime import current
-from workers.slack import SlackRetryLater
+from workers.errors import SlackRetryLater
+from workers.runtime import Runtime
+from workers.vendors.spec import Catalogue
+
+__all__ = ["QUEUE", "Dispatcher", "bind"]
 
 log = logging.getLogger(__name__)
-
-# Dramatiq binds actors to the global broker when they are declared: boot first, or fail here
-# with a clear message rather than talk to a default RabbitMQ broker.
-current()
 
 QUEUE = "adops"
 #: Transient vendor trouble: 8 tries with backoff from 1 s to 60 s is about 4 minutes of patience.
@@ -52,68 +57,92 @@ RETRY_POLICY: dict[str, Any] = {
     "retry_when": should_retry,
     "on_retry_exhausted": "job_gave_up",
     "time_limit": STEP_TIME_LIMIT_MS,
-    "queue_name": QUEUE,
 }
+ONCE_MORE: dict[str, Any] = {"max_retries": 3, "min_backoff": 1_000, "time_limit": STEP_TIME_LIMIT_MS}
 
 
-@contextmanager
-def _slack_later(actor: Callable[..., Any], *args: Any) -> Iterator[None]:
-    try:
-        yield
-    except SlackRetryLater as exc:
-        log.info("%s%r: %s", getattr(actor, "actor_name", actor), args, exc)
-        actor.send_with_options(args=args, delay=int(exc.retry_after * 1000))  # type: ignore[attr-defined]
+@dataclass(frozen=True)
+class Bound:
+    """What an actor body runs against: the runtime, the vendors, and the bound actors."""
+
+    rt: Runtime
+    vendors: Catalogue
+    actors: dict[str, dramatiq.Actor[Any, Any]]
+
+    @contextmanager
+    def slack_later(self, name: str, *args: Any) -> Iterator[None]:
+        """Slack asked us to wait: send the same step again with Slack's delay."""
+        try:
+            yield
+        except SlackRetryLater as exc:
+            log.info("%s%r: %s", name, args, exc)
+            self.actors[name].send_with_options(args=args, delay=int(exc.retry_after * 1000))
 
 
-@dramatiq.actor(**RETRY_POLICY)
-def export_request(job_id: str) -> None:
-    with _slack_later(export_request, job_id):
-        steps.request(current(), job_id, _send_poll, _send_publish)
+Body = Callable[..., None]
+_DECLARED: dict[str, tuple[Body, dict[str, Any]]] = {}
 
 
-@dramatiq.actor(**RETRY_POLICY)
-def export_poll(job_id: str, seq: int) -> None:
-    with _slack_later(export_poll, job_id, seq):
-        steps.poll(current(), job_id, seq, _send_poll, _send_publish)
+def actor(**options: Any) -> Callable[[Body], Body]:
+    """Declare an actor and its options; :func:`bind` makes it a Dramatiq actor at boot."""
+
+    def declare(fn: Body) -> Body:
+        _DECLARED[fn.__name__] = (fn, options)
+        return fn
+
+    return declare
 
 
-@dramatiq.actor(**RETRY_POLICY)
-def task_run(job_id: str) -> None:
-    with _slack_later(task_run, job_id):
-        steps.run_task(current(), job_id, _send_publish)
+# -- the actors ---------------------------------------------------------------------------------
 
 
-@dramatiq.actor(**RETRY_POLICY)
-def publish(job_id: str) -> None:
-    rt = current()
-    job = rt.store.get(job_id)
-    if job is not None and job.finished_at and rt.clock() - job.finished_at > PUBLISH_PATIENCE:
+@actor(**RETRY_POLICY)
+def export_request(b: Bound, job_id: str) -> None:
+    with b.slack_later("export_request", job_id):
+        steps.request(b.rt, b.vendors, job_id)
+
+
+@actor(**RETRY_POLICY)
+def export_poll(b: Bound, job_id: str, seq: int) -> None:
+    with b.slack_later("export_poll", job_id, seq):
+        steps.poll(b.rt, b.vendors, job_id, seq)
+
+
+@actor(**RETRY_POLICY)
+def task_run(b: Bound, job_id: str) -> None:
+    with b.slack_later("task_run", job_id):
+        steps.run_task(b.rt, b.vendors, job_id)
+
+
+@actor(**RETRY_POLICY)
+def publish(b: Bound, job_id: str) -> None:
+    job = b.rt.store.get(job_id)
+    if job is not None and job.finished_at and b.rt.clock() - job.finished_at > PUBLISH_PATIENCE:
         log.error("job %s: giving up on posting its outcome after %.0f s", job_id, PUBLISH_PATIENCE)
         return
-    with _slack_later(publish, job_id):
-        steps.publish(rt, job_id)
+    with b.slack_later("publish", job_id):
+        steps.publish(b.rt, b.vendors, job_id)
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=3, time_limit=STEP_TIME_LIMIT_MS)
-def job_gave_up(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+@actor(**ONCE_MORE)
+def job_gave_up(b: Bound, message: dict[str, Any], retry_info: dict[str, Any]) -> None:
     """Retries ran out: fail the job with the last reason we saw, so nobody waits forever."""
     args = message.get("args") or []
     if not args:
         return
-    rt = current()
     job_id = str(args[0])
-    steps.fail(rt, job_id, steps.retry_exhausted_reason(rt.store.get(job_id)), _send_publish)
+    steps.fail(b.rt, job_id, steps.retry_exhausted_reason(b.rt.store.get(job_id), b.vendors))
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=3, time_limit=STEP_TIME_LIMIT_MS)
-def sweep() -> None:
-    steps.sweep(current(), _send_publish)
+@actor(**ONCE_MORE)
+def sweep(b: Bound) -> None:
+    steps.sweep(b.rt)
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)
-def audit_post(entry_id: str) -> None:
+@actor(max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)
+def audit_post(b: Bound, entry_id: str) -> None:
     """Copy one audit entry to ADOPS_AUDIT_CHANNEL, once."""
-    rt = current()
+    rt = b.rt
     channel = rt.settings.adops_audit_channel
     if not channel or not rt.store.claim(f"audit:{entry_id}", 7 * 86_400):
         return
@@ -126,36 +155,75 @@ def audit_post(entry_id: str) -> None:
         rt.slack.post(channel, message.text, message.blocks)
     except SlackRetryLater as exc:
         rt.store.release(f"audit:{entry_id}")
-        audit_post.send_with_options(args=(entry_id,), delay=int(exc.retry_after * 1000))
+        b.actors["audit_post"].send_with_options(args=(entry_id,), delay=int(exc.retry_after * 1000))
     except Exception:
         rt.store.release(f"audit:{entry_id}")
         raise
 
 
-@dramatiq.actor(queue_name=QUEUE, max_retries=3, min_backoff=1_000, time_limit=STEP_TIME_LIMIT_MS)
-def ephemeral_notice(response_url: str, text: str) -> None:
+@actor(**ONCE_MORE)
+def ephemeral_notice(b: Bound, response_url: str, text: str) -> None:
     """A private answer to a click (a refusal, a "already done"), off the request path."""
     message = render.text_message(text)
-    with _slack_later(ephemeral_notice, response_url, text):
-        current().slack.respond(response_url, message.text, message.blocks, in_channel=False)
+    with b.slack_later("ephemeral_notice", response_url, text):
+        b.rt.slack.respond(response_url, message.text, message.blocks, in_channel=False)
 
 
-def _send_poll(job_id: str, seq: int, *, delay: float | None = None) -> None:
-    export_poll.send_with_options(args=(job_id, seq), delay=int(delay * 1000) if delay else None)
+# -- binding ------------------------------------------------------------------------------------
 
 
-def _send_publish(job_id: str, *, delay: float | None = None) -> None:
-    publish.send_with_options(args=(job_id,), delay=int(delay * 1000) if delay else None)
+class Dispatcher:
+    """The :class:`~workers.dispatch.Dispatch` of a runtime: sends to the bound actors."""
+
+    #: The first step of each kind of job.
+    FIRST_STEP = {"export": "export_request", "task": "task_run"}
+
+    def __init__(self, actors: dict[str, dramatiq.Actor[Any, Any]]) -> None:
+        self.actors = actors
+
+    def start(self, kind: str, job_id: str) -> None:
+        self.actors[self.FIRST_STEP[kind]].send(job_id)
+
+    def poll(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
+        self.actors["export_poll"].send_with_options(args=(job_id, seq), delay=_ms(delay))
+
+    def publish(self, job_id: str, *, delay: float | None = None) -> None:
+        self.actors["publish"].send_with_options(args=(job_id,), delay=_ms(delay))
+
+    def audit_copy(self, entry_id: str) -> None:
+        self.actors["audit_post"].send(entry_id)
+
+    def notice(self, response_url: str, text: str) -> None:
+        self.actors["ephemeral_notice"].send(response_url, text)
+
+    def sweep(self) -> None:
+        self.actors["sweep"].send()
 
 
-#: Actor for each kind of job's first step.
-FIRST_STEP: dict[str, dramatiq.Actor] = {"export": export_request, "task": task_run}
+def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
+    """Declare every actor on ``rt.broker``, running against ``rt``; make it ``rt.dispatch``."""
+    actors: dict[str, dramatiq.Actor[Any, Any]] = {}
+    bound = Bound(rt, vendors, actors)
+    for name, (fn, options) in _DECLARED.items():
+        unknown = set(options) - rt.broker.actor_options
+        if unknown:
+            raise ValueError(f"actor {name}: options {sorted(unknown)} are not known to the broker's middleware")
+        actors[name] = dramatiq.Actor(
+            _runner(fn, bound), broker=rt.broker, actor_name=name, queue_name=QUEUE, priority=0, options=options
+        )
+    dispatcher = Dispatcher(actors)
+    rt.dispatch = dispatcher
+    return dispatcher
 
 
-def rebind(broker: dramatiq.Broker) -> None:
-    """Move every actor to a new broker (a process that boots twice, like a test harness)."""
-    for name in list(globals()):
-        actor = globals()[name]
-        if isinstance(actor, dramatiq.Actor):
-            actor.broker = broker
-            broker.declare_actor(actor)
+def _runner(fn: Body, bound: Bound) -> Body:
+    def run(*args: Any, **kwargs: Any) -> None:
+        fn(bound, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = fn.__name__
+    run.__module__ = fn.__module__
+    return run
+
+
+def _ms(seconds: float | None) -> int | None:
+    return int(seconds * 1000) if seconds else None

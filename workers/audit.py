@@ -8,13 +8,11 @@ channel post is a job of its own so a Slack hiccup never undoes or delays the ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import redis
 
-if TYPE_CHECKING:
-    from workers.jobs import Job
-    from workers.runtime import Runtime
+from workers.jobs import Job
+from workers.runtime import Runtime
 
 __all__ = ["AuditEntry", "read", "record", "record_and_copy", "record_for_job"]
 
@@ -74,9 +72,7 @@ def record_and_copy(rt: Runtime, *, who: str, what: str, target: str, before: st
     entry = record(rt.redis, rt.store.prefix, who=who, what=what, target=target, before=before, after=after,
                    when=rt.clock())
     if rt.settings.adops_audit_channel:
-        from workers import actors
-
-        actors.audit_post.send(entry)
+        rt.dispatch.audit_copy(entry)
     return entry
 
 

@@ -56,9 +56,9 @@ class Job(BaseModel):
 
     id: str
     kind: str  # "export"
-    vendor: str  # "instal"
+    vendor: str  # the registry name of the vendor it asks
     command: str  # the normalized command text, as the user would type it again
-    summary: str  # "Instal export 2026-11-01..2026-11-07, daily"
+    summary: str  # what it is, in a few words: "<Vendor> export 2026-11-01..2026-11-07, daily"
     params: dict[str, Any] = Field(default_factory=dict)  # what the vendor adapter needs
     user_id: str
     channel_id: str

@@ -10,7 +10,7 @@ _SECRET_PATTERNS = [
     re.compile(r"xox[abpre]-[A-Za-z0-9-]+"),  # Slack tokens
     re.compile(r"xapp-[A-Za-z0-9-]+"),
     re.compile(
-        r"(?i)(authorization|api[-_]key|x-eflow-api-key|token)([\"']?\s*[:=]\s*[\"']?(?:token |bearer |basic )?)"
+        r"(?i)(authorization|api[-_]key|token)([\"']?\s*[:=]\s*[\"']?(?:token |bearer |basic )?)"
         r"([^\s\"',}]+)"
     ),
 ]

@@ -60,7 +60,6 @@ _STATE_ICON = {
     "failed": ":x:",
     "cancelled": ":no_entry_sign:",
 }
-VENDOR_NAMES = {"instal": "Instal", "24metrics": "24Metrics", "everflow": "Everflow", "adspect": "Adspect"}
 
 
 @dataclass(frozen=True)
@@ -116,10 +115,6 @@ def _when(epoch: float) -> str:
     return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
-def vendor_name(job: Job) -> str:
-    return VENDOR_NAMES.get(job.vendor, job.vendor)
-
-
 def _cancel_button(job: Job) -> ButtonElement:
     return ButtonElement(
         text="Cancel",
@@ -143,11 +138,12 @@ def queued(job: Job) -> str:
     )
 
 
-def progress(job: Job, now: float) -> Rendered:
-    """The in-channel message that is edited in place while the job runs."""
-    label = _STATE_LABEL[job.state].format(vendor=vendor_name(job))
+def progress(job: Job, now: float, vendor: str) -> Rendered:
+    """The in-channel message that is edited in place while the job runs; ``vendor`` is the
+    vendor's display name."""
+    label = _STATE_LABEL[job.state].format(vendor=vendor)
     if job.kind == "task" and job.state == "requesting":
-        label = f"asking {vendor_name(job)}"
+        label = f"asking {vendor}"
     detail = f" ({job.vendor_state.lower()})" if job.state == "waiting" and job.vendor_state else ""
     head = f"{_STATE_ICON[job.state]} *{escape(job.summary)}*: {label}{detail}"
     checks = f"checked {job.polls} time{'s' if job.polls != 1 else ''}" if job.polls else ""

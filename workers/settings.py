@@ -4,34 +4,68 @@ Every process (web, worker, clock, socket, console) calls :func:`load` at start-
 malformed value raises :class:`ConfigError` naming the variable, so the process refuses to start
 instead of failing at the first request. Secrets are ``SecretStr`` and are never echoed back,
 not even in the error for a malformed value.
+
+:class:`Settings` holds what every process shares (Slack, Redis, ``ADOPS_*``). Each vendor
+declares its own :class:`VendorSettings` with its own prefix (``<VENDOR>_``) in its folder; ``load``
+reads those it is handed and attaches them, so this module names no vendor.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["ConfigError", "Settings", "load"]
+from workers.errors import ConfigError
 
-#: Prefixes of variables that belong to us: an unknown one is a typo worth refusing to start for
-#: (``ADOPS_ADMIN`` instead of ``ADOPS_ADMINS`` would otherwise silently lock everyone out).
-OWN_PREFIXES = ("ADOPS_", "METRICS24_", "INSTAL_", "EVERFLOW_", "ADSPECT_")
+__all__ = ["Settings", "VendorSettings", "load"]
+
+#: Prefix of the variables that belong to us (vendors add theirs): an unknown one is a typo worth
+#: refusing to start for (``ADOPS_ADMIN`` instead of ``ADOPS_ADMINS`` would otherwise silently
+#: lock everyone out).
+OWN_PREFIX = "ADOPS_"
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
+_CONFIG = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True)
 
 
-class ConfigError(Exception):
-    """A setting is missing or malformed; the message names the variable and never its value."""
+class VendorSettings(BaseSettings):
+    """One vendor's settings, read from variables under its own ``env_prefix``.
+
+    ``name`` is the vendor's registry name; ``key_field`` the field holding its credential, whose
+    absence means "not configured here".
+    """
+
+    model_config = _CONFIG
+    name: ClassVar[str]
+    key_field: ClassVar[str] = "api_key"
+
+    @classmethod
+    def prefix(cls) -> str:
+        return str(cls.model_config.get("env_prefix", "")).upper()
+
+    @classmethod
+    def variable(cls, field: str) -> str:
+        return f"{cls.prefix()}{field}".upper()
+
+    @classmethod
+    def key_variable(cls) -> str:
+        return cls.variable(cls.key_field)
+
+    @property
+    def configured(self) -> bool:
+        return getattr(self, self.key_field) is not None
 
 
 class Settings(BaseSettings):
     # Empty strings mean "unset": deployment tools often export VAR= for optional values.
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True, env_ignore_empty=True)
+    model_config = _CONFIG
+    _vendors: dict[str, VendorSettings] = PrivateAttr(default_factory=dict)
 
     # Slack
     slack_bot_token: SecretStr | None = None
@@ -64,19 +98,6 @@ class Settings(BaseSettings):
     # Out of a million broker commands, how many run maintenance (requeueing dead workers' messages).
     adops_broker_maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
     adops_worker_threads: int = Field(default=8, ge=1, le=256)
-
-    # Vendors
-    metrics24_api_key: SecretStr | None = None
-    metrics24_base_url: AnyHttpUrl = AnyHttpUrl("https://api.24metrics.com")
-    metrics24_integration_id: str | None = None
-    metrics24_organization_id: str | None = None
-    instal_token: SecretStr | None = None
-    instal_base_url: AnyHttpUrl = AnyHttpUrl("https://dashboard.instal.com")
-    everflow_api_key: SecretStr | None = None
-    everflow_base_url: AnyHttpUrl = AnyHttpUrl("https://api.eflow.team")
-    everflow_timezone_id: int = 67
-    adspect_api_key: SecretStr | None = None
-    adspect_base_url: AnyHttpUrl = AnyHttpUrl("https://api.adspect.net/v1/")
 
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod
@@ -111,6 +132,10 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.adops_timezone)
 
+    def vendor(self, name: str) -> VendorSettings:
+        """The settings of vendor ``name`` as read at start-up."""
+        return self._vendors[name]
+
     def is_admin(self, user_id: str) -> bool:
         return user_id in self.adops_admins
 
@@ -124,20 +149,34 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
 
 
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the settings once; raise ConfigError naming every bad variable."""
-    env = dict(os.environ if environ is None else environ)
+def load(environ: Mapping[str, str] | None = None, vendors: Sequence[type[VendorSettings]] = ()) -> Settings:
+    """Read the settings once, with those of ``vendors``; raise ConfigError naming every bad variable."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if v != ""}
+    prefixes = (OWN_PREFIX, *(cls.prefix() for cls in vendors))
     known = {name.upper() for name in Settings.model_fields}
-    unknown = sorted(k for k in env if k.upper().startswith(OWN_PREFIXES) and k.upper() not in known)
+    known |= {cls.variable(name) for cls in vendors for name in cls.model_fields}
+    unknown = sorted(k for k in env if k.upper().startswith(prefixes) and k.upper() not in known)
     if unknown:
         raise ConfigError(f"unknown setting{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}")
+    upper = {k.upper(): v for k, v in env.items()}
+    problems: list[str] = []
+    core = _validate(Settings, "", upper, problems)
+    read = {cls.name: _validate(cls, cls.prefix(), upper, problems) for cls in vendors}
+    if problems:
+        raise ConfigError("invalid settings: " + "; ".join(problems))
+    assert isinstance(core, Settings)
+    core._vendors.update({name: value for name, value in read.items() if isinstance(value, VendorSettings)})
+    return core
+
+
+def _validate(cls: type[BaseSettings], prefix: str, env: Mapping[str, str], problems: list[str]) -> BaseSettings | None:
+    # model_validate, not the constructor: the values come from ``env`` alone, never from a
+    # dotenv file or a variable that the caller did not hand in.
+    values = {name: env[f"{prefix}{name}".upper()] for name in cls.model_fields if f"{prefix}{name}".upper() in env}
     try:
-        if environ is None:
-            return Settings()
-        return Settings.model_validate({k.lower(): v for k, v in env.items() if k.upper() in known and v != ""})
+        return cls.model_validate(values)
     except ValidationError as exc:
-        problems = []
         for error in exc.errors(include_input=False, include_url=False):
-            field = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            field = f"{prefix}{error['loc'][0]}".upper() if error["loc"] else prefix.rstrip("_") or "settings"
             problems.append(f"{field}: {error['msg']}")
-        raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+        return None

@@ -17,9 +17,10 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from workers.errors import CannotPost, SlackError, SlackRetryLater
 from workers.settings import Settings
 
-__all__ = ["CannotPost", "SlackEgress", "SlackError", "SlackRetryLater"]
+__all__ = ["SlackEgress"]
 
 log = logging.getLogger(__name__)
 
@@ -27,24 +28,6 @@ log = logging.getLogger(__name__)
 UNPOSTABLE = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot", "user_not_found"}
 )
-
-
-class SlackError(Exception):
-    """Slack refused for a reason retrying won't fix (bad blocks, revoked token)."""
-
-    def __init__(self, error: str) -> None:
-        super().__init__(error)
-        self.error = error
-
-
-class SlackRetryLater(Exception):
-    def __init__(self, retry_after: float, reason: str = "ratelimited") -> None:
-        super().__init__(f"Slack asked us to retry in {retry_after:g}s ({reason})")
-        self.retry_after = retry_after
-
-
-class CannotPost(SlackError):
-    pass
 
 
 class SlackEgress:

@@ -5,10 +5,10 @@ monitoring mode, summarise fraud) and stores a small JSON result. The result is 
 it is published, so a redelivered publish shows the same thing, and rendering stays a pure
 function of the record.
 
-A task is registered under an ``op`` name with the function that runs it and the one that
-renders its result. ``params["update"]`` (a message's channel and ts) makes the outcome replace
-that message instead of a progress message of its own: that is how a button changes the
-message it sits on.
+A vendor declares its tasks in its folder (``TASKS = (Task(...), ...)``) and lists them in its
+:class:`~workers.vendors.spec.VendorSpec`; a job names its task by ``params["op"]``.
+``params["update"]`` (a message's channel and ts) makes the outcome replace that message
+instead of a progress message of its own: that is how a button changes the message it sits on.
 """
 
 from __future__ import annotations
@@ -21,19 +21,10 @@ from workers.jobs import Job
 from workers.render import Rendered
 from workers.runtime import Runtime
 
-__all__ = ["TASKS", "Refused", "Task", "register"]
+__all__ = ["Renderer", "Runner", "Task"]
 
 Runner = Callable[[Runtime, Job], dict[str, Any]]
 Renderer = Callable[[Job], Rendered]
-
-
-class Refused(Exception):
-    """The task cannot do what was asked, for a reason the person can act on (an ambiguous
-    name, a group that does not exist). Fails the job with this message; never retried."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.user_message = message
 
 
 @dataclass(frozen=True)
@@ -43,21 +34,3 @@ class Task:
     render: Renderer
     #: Takes long enough (many vendor pages) to deserve a progress message first.
     slow: bool = False
-
-
-TASKS: dict[str, Task] = {}
-
-
-def register(op: str, render: Renderer, *, slow: bool = False) -> Callable[[Runner], Runner]:
-    def decorate(run: Runner) -> Runner:
-        TASKS[op] = Task(op, run, render, slow)
-        return run
-
-    return decorate
-
-
-def get(op: str) -> Task:
-    # The modules that register tasks, imported on first use: workers import them all.
-    from workers.vendors.metrics24 import download_center, filters, fraud, lookups  # noqa: F401
-
-    return TASKS[op]

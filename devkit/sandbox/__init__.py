@@ -1,4 +1,4 @@
-"""A loopback HTTP server emulating the vendor APIs, for the console, the tests and the benches."""
+"""The vendor sandbox: emulated vendor APIs as one WSGI app, served on loopback or mounted in-process."""
 
 from devkit.sandbox.base import SANDBOX_TOKEN
 from devkit.sandbox.server import Sandbox

@@ -6,7 +6,8 @@ import argparse
 import signal
 import threading
 
-from devkit.sandbox.server import VENDOR_APPS, Sandbox
+from devkit.sandbox.server import Sandbox
+from workers.vendors.registry import CATALOGUE
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -18,10 +19,10 @@ def main(argv: list[str] | None = None) -> None:
 
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    with Sandbox(port=args.port, ready_after=args.ready_after, seed=args.seed) as sandbox:
+    with Sandbox(port=args.port, ready_after=args.ready_after, seed=args.seed, apps=CATALOGUE.sandbox_apps) as sandbox:
         print(f"vendor sandbox on {sandbox.url} (token {Sandbox.TOKEN!r}, ready after {args.ready_after:g} s)")
-        for app in VENDOR_APPS:
-            print(f"  {app.name}: {sandbox.base_url(app.name)}")
+        for vendor in sandbox.vendors:
+            print(f"  {vendor}: {sandbox.base_url(vendor)}")
         print(f"  controls: {sandbox.url}/_sandbox/{{faults,config,stats,reset}}", flush=True)
         try:
             done.wait()

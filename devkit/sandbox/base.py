@@ -1,20 +1,20 @@
-"""What a vendor emulation plugs into the sandbox server with: requests, responses, routes.
+"""What a vendor emulation plugs into the sandbox with: requests, responses, routes, faults.
 
-A vendor module (``instal.py``, later ``metrics24.py``...) subclasses :class:`VendorApp`, lists
-its routes, and keeps its own state behind its own lock. The server does the rest: HTTP,
-routing, counting, and the generic faults (``status``, ``timeout``, ``malformed``); a
-vendor-specific fault (Instal's ``failed``) reaches the handler as ``request.fault``.
+A vendor's emulator (its ``sandbox`` module, listed by the vendor registry) subclasses
+:class:`VendorApp`, lists its routes, and keeps its own state behind its own lock. The sandbox
+does the rest: WSGI and HTTP, routing, counting, and the generic faults (``status``,
+``timeout``, ``malformed``); a fault a route declares reaches the handler as ``request.fault``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-__all__ = ["SANDBOX_TOKEN", "Fault", "Request", "Response", "Route", "SandboxConfig", "VendorApp"]
+__all__ = ["SANDBOX_TOKEN", "Fault", "Headers", "Request", "Response", "Route", "SandboxConfig", "VendorApp"]
 
 #: The one credential every sandbox vendor accepts. Not a secret: the sandbox only listens on loopback.
 SANDBOX_TOKEN = "sandbox-token"
@@ -36,14 +36,35 @@ class Fault:
     delay: float | None = None  # hold the response this long first
 
 
+class Headers(Mapping[str, str]):
+    """Request headers, looked up case-insensitively; a repeated header keeps its last value."""
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = {name.lower(): value for name, value in items}
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name.lower()]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({sorted(self._items)!r})"
+
+
 @dataclass
 class Request:
     method: str
     path: str
     query: dict[str, list[str]]
-    headers: Mapping[str, str]  # case-insensitive (an email.message.Message)
+    headers: Mapping[str, str]  # case-insensitive (a Headers)
     body: bytes
-    base_url: str  # the sandbox's own root, for links it hands out
+    # The root the client reached the sandbox at (scheme and Host), so links it hands out
+    # (file URLs) lead back to the same place, over HTTP or mounted in-process alike.
+    base_url: str
     params: dict[str, str] = field(default_factory=dict)  # named groups of the route's pattern
     fault: Fault | None = None
 
@@ -98,7 +119,7 @@ class VendorApp:
 
     @property
     def prefix(self) -> str:
-        """Where the vendor's API lives on the sandbox: its base URL is ``sandbox.url + prefix``."""
+        """Where the vendor's API lives on the sandbox: ``sandbox.base_url(name)`` ends with it."""
         return f"/{self.name}"
 
     def routes(self) -> list[Route]:

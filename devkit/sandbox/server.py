@@ -1,16 +1,25 @@
-"""The vendor sandbox: one loopback HTTP server emulating every vendor we call.
+"""The vendor sandbox: one WSGI app emulating every vendor we call, served on loopback or mounted.
 
-Each vendor lives under its own prefix (``/instal``, ...), so a vendor's base URL is
-``sandbox.base_url("instal")`` and counters and faults are kept per ``vendor.op``. Tests and
+Each vendor lives under its own prefix (``/<name>``), so a vendor's base URL is
+``sandbox.base_url(name)`` and counters and faults are kept per ``vendor.op``. Tests and
 the console drive it through :class:`Sandbox`; other processes use the same controls over HTTP
-under ``/_sandbox/``.
+under ``/_sandbox/``. Which vendors it emulates comes from the vendor registry unless given.
+
+Two ways to reach it: ``start()`` serves it over HTTP on loopback (``sandbox.url``), or
+``transport()`` mounts it in-process for an httpx client, no socket (``base_url`` is then under
+:attr:`Sandbox.MOUNTED_URL`). Links it hands out follow the host the client used.
 
 Faults are queued per (vendor, op) and consumed first in, first out, one per request:
 
 - ``status``: answer that status with the vendor's error body (429 always has Retry-After);
-- ``timeout``: hold the response ``delay`` seconds (30 by default), then answer normally;
+- ``timeout``: hold the answer ``delay`` seconds (30 by default), then answer normally; when
+  mounted the hold ends at the client's read timeout with ``httpx.ReadTimeout`` if that is
+  shorter, as a socket client would time out;
 - ``malformed``: answer 200 with a body that is not JSON;
-- anything a route declares (Instal's ``failed``) is handed to the vendor's handler.
+- anything a route declares (say ``failed``) is handed to the vendor's handler.
+
+``stop()`` drops every answer held at that moment: over HTTP the connection closes unanswered,
+mounted the client gets ``httpx.RemoteProtocolError``. Mounted use goes on working after it.
 """
 
 from __future__ import annotations
@@ -18,81 +27,131 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from wsgiref.types import StartResponse, WSGIEnvironment
+
+import httpx
 
 from devkit.sandbox.base import SANDBOX_TOKEN, Fault, Request, Response, Route, SandboxConfig, VendorApp
-from workers.vendors.instal.sandbox import InstalApp
-from workers.vendors.metrics24.sandbox import Metrics24App
+from devkit.sandbox.control import CONTROL_PREFIX, control
+from devkit.sandbox.httpd import WSGIServer
+from devkit.sandbox.mount import MountedTransport
+from devkit.sandbox.wsgi import READ_TIMEOUT_KEY, DropConnection, ReadTimeoutElapsed, request_from_environ, to_wsgi
 
-__all__ = ["GENERIC_FAULTS", "VENDOR_APPS", "Sandbox"]
+__all__ = ["GENERIC_FAULTS", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
-#: Every emulated vendor; a new one is a module with a VendorApp subclass, added here.
-VENDOR_APPS: tuple[type[VendorApp], ...] = (InstalApp, Metrics24App)
-
 GENERIC_FAULTS = frozenset({"status", "timeout", "malformed"})
 DEFAULT_TIMEOUT_DELAY = 30.0
-CONTROL_PREFIX = "/_sandbox/"
 MALFORMED_BODY = b'{"state": "SUCCESS", "result": "http://'
 
 
 class Sandbox:
-    """The sandbox server. ``with Sandbox() as sandbox:`` starts it on a free loopback port."""
+    """The sandbox. ``with Sandbox() as sandbox:`` serves it on a free loopback port.
+
+    Without ``start()`` it is still a working WSGI app (:meth:`wsgi`, :meth:`transport`).
+    """
 
     TOKEN = SANDBOX_TOKEN
+    #: The root of a sandbox that is not serving HTTP; any host reaches a mounted app, and this
+    #: one resolves nowhere, so a client that is not mounted fails loudly instead of leaking out.
+    MOUNTED_URL = "http://sandbox.local"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, ready_after: float = 3.0, seed: int = 7) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ready_after: float = 3.0,
+        seed: int = 7,
+        apps: Sequence[type[VendorApp]],
+    ) -> None:
         self.host = host
         self.port = port
         self._defaults = (float(ready_after), seed)
         self.config = SandboxConfig(ready_after=float(ready_after), seed=seed)
-        self._apps: dict[str, VendorApp] = {cls.name: cls(self.config) for cls in VENDOR_APPS}
+        self._apps: dict[str, VendorApp] = {}
+        for cls in apps:
+            if cls.name in self._apps:
+                raise ValueError(f"two sandbox apps are named {cls.name!r}")
+            self._apps[cls.name] = cls(self.config)
         self._routes: list[tuple[VendorApp, Route]] = [
             (app, route) for app in self._apps.values() for route in app.routes()
         ]
         self._lock = threading.Lock()
         self._faults: dict[tuple[str, str], deque[Fault]] = {}
         self._counts: Counter[str] = Counter()
-        # Set while stopping: held ("timeout") responses wake up and drop their connection.
-        self._stopping = threading.Event()
-        self._server: ThreadingHTTPServer | None = None
+        # Held ("timeout") answers wait on this; stop() sets it and puts a fresh one in its
+        # place, so answers held at that moment are dropped and later ones are held as usual.
+        self._release = threading.Event()
+        self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
 
-    # -- lifecycle ------------------------------------------------------------------------
+    # -- reaching it ------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the sandbox is not running; call start() first")
-        return self._server.root
+        """The loopback URL it serves HTTP at; RuntimeError when it is not serving."""
+        server = self._server
+        if server is None:
+            raise RuntimeError("the sandbox is not serving HTTP; call start(), or mount it with transport()")
+        return server.root
+
+    @property
+    def root(self) -> str:
+        """:attr:`url` while serving HTTP, else :attr:`MOUNTED_URL`."""
+        server = self._server
+        return server.root if server is not None else self.MOUNTED_URL
+
+    @property
+    def vendors(self) -> tuple[str, ...]:
+        """The emulated vendors' names, as ``base_url`` and ``inject`` take them."""
+        return tuple(self._apps)
 
     def base_url(self, vendor: str) -> str:
-        """The base URL to configure for ``vendor`` (e.g. INSTAL_BASE_URL)."""
-        return self.url + self._app(vendor).prefix
+        """The base URL to configure for ``vendor`` (its ``*_BASE_URL`` setting), under :attr:`root`."""
+        return self.root + self._app(vendor).prefix
+
+    def wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        """The sandbox as a plain WSGI app: serve it with any WSGI server, or mount it in-process.
+
+        A withheld answer is raised as :class:`~devkit.sandbox.wsgi.DropConnection` (or, mounted,
+        :class:`~devkit.sandbox.wsgi.ReadTimeoutElapsed`); the two front ends here turn them into
+        a closed connection or the httpx error, another WSGI server into its own error answer.
+        """
+        request = request_from_environ(environ)
+        response = self.handle(request, read_timeout=environ.get(READ_TIMEOUT_KEY))
+        return to_wsgi(response, start_response, head=request.method == "HEAD")
+
+    def transport(self) -> httpx.WSGITransport:
+        """An httpx transport calling :meth:`wsgi` in-process: ``httpx.Client(transport=...)``."""
+        return MountedTransport(self.wsgi)
+
+    # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> Sandbox:
+        """Serve :meth:`wsgi` over HTTP on ``host:port`` in a background thread."""
         if self._server is not None:
             return self
-        self._stopping.clear()
-        server = _Server((self.host, self.port), _Handler)
-        server.sandbox = self
+        server = WSGIServer((self.host, self.port), self.wsgi)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="vendor-sandbox", daemon=True
         )
         self._thread.start()
-        log.info("vendor sandbox listening on %s", self.url)
+        log.info("vendor sandbox listening on %s", server.root)
         return self
 
     def stop(self) -> None:
+        """Drop every held answer, then stop serving HTTP if it was."""
+        with self._lock:
+            held, self._release = self._release, threading.Event()
+        held.set()
         server, self._server = self._server, None
         if server is None:
             return
-        self._stopping.set()
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -105,7 +164,7 @@ class Sandbox:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    # -- controls -------------------------------------------------------------------------
+    # -- controls ---------------------------------------------------------------------------
 
     def set_ready_after(self, seconds: float) -> None:
         """Exports created from now on become ready this many seconds after creation."""
@@ -126,8 +185,7 @@ class Sandbox:
     ) -> None:
         """Make the next ``count`` requests to ``vendor.op`` fail as ``kind`` (after any queued before)."""
         known = {r.op: r for app, r in self._routes if app.name == vendor}
-        if vendor not in self._apps:
-            raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(sorted(self._apps))}")
+        self._app(vendor)
         if op not in known:
             raise ValueError(f"unknown op {vendor}.{op}; known: {', '.join(sorted(known))}")
         if kind not in GENERIC_FAULTS | known[op].faults:
@@ -162,7 +220,7 @@ class Sandbox:
         for app in self._apps.values():
             app.reset()
 
-    # -- request handling -----------------------------------------------------------------
+    # -- request handling -------------------------------------------------------------------
 
     def _app(self, vendor: str) -> VendorApp:
         try:
@@ -170,10 +228,10 @@ class Sandbox:
         except KeyError:
             raise ValueError(f"unknown vendor {vendor!r}; known: {', '.join(sorted(self._apps))}") from None
 
-    def handle(self, request: Request) -> Response | None:
-        """Answer one request; None means drop the connection without an answer."""
+    def handle(self, request: Request, *, read_timeout: float | None = None) -> Response:
+        """Answer one request; raises DropConnection or ReadTimeoutElapsed to withhold the answer."""
         if request.path.startswith(CONTROL_PREFIX):
-            return self._control(request)
+            return control(self, request)
         allowed = []
         for app, route in self._routes:
             match = route.match(request.path)
@@ -183,21 +241,30 @@ class Sandbox:
                 allowed.append(route.method)
                 continue
             request.params = match.groupdict()
-            return self._dispatch(app, route, request)
+            return self._dispatch(app, route, request, read_timeout)
         if allowed:
             detail = f'Method "{request.method}" not allowed.'
             return Response.json({"detail": detail}, 405, {"Allow": ", ".join(allowed)})
         return Response.json({"detail": "Not found."}, 404)
 
-    def _dispatch(self, app: VendorApp, route: Route, request: Request) -> Response | None:
+    def _hold(self, delay: float, read_timeout: float | None) -> None:
+        with self._lock:
+            release = self._release
+        patience = delay if read_timeout is None else min(delay, read_timeout)
+        if release.wait(patience):
+            raise DropConnection
+        if patience < delay:
+            raise ReadTimeoutElapsed(patience)
+
+    def _dispatch(self, app: VendorApp, route: Route, request: Request, read_timeout: float | None) -> Response:
         with self._lock:
             self._counts[f"{app.name}.{route.op}"] += 1
             queue = self._faults.get((app.name, route.op))
             fault = queue.popleft() if queue else None
         if fault is not None:
             log.debug("sandbox fault %s on %s.%s", fault, app.name, route.op)
-            if fault.delay and self._stopping.wait(fault.delay):
-                return None
+            if fault.delay:
+                self._hold(fault.delay, read_timeout)
             if fault.kind == "status":
                 assert fault.status is not None
                 response = app.error(fault.status, f"{HTTPStatus(fault.status).phrase} (sandbox fault).")
@@ -213,99 +280,3 @@ class Sandbox:
         except Exception:
             log.exception("sandbox handler %s.%s failed", app.name, route.op)
             return app.error(500, "Server Error (sandbox bug).")
-
-    def _control(self, request: Request) -> Response:
-        action = request.path[len(CONTROL_PREFIX):].strip("/")
-        if (request.method, action) == ("GET", "stats"):
-            return Response.json(self.stats())
-        if request.method != "POST" or action not in ("faults", "config", "reset"):
-            return Response.json({"detail": "Not found."}, 404)
-        try:
-            body = request.json() if request.body else {}
-            if not isinstance(body, dict):
-                raise ValueError("expected a JSON object")
-            if action == "reset":
-                self.reset()
-                return Response.json({"ok": True})
-            if action == "config":
-                unknown = set(body) - {"ready_after"}
-                if unknown:
-                    raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-                if "ready_after" in body:
-                    self.set_ready_after(float(body["ready_after"]))
-                return Response.json({"ready_after": self.config.ready_after, "seed": self.config.seed})
-            self.inject(**body)
-            return Response.json({"ok": True}, 201)
-        except (TypeError, ValueError) as exc:
-            return Response.json({"detail": str(exc)}, 400)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    sandbox: Sandbox
-
-    @property
-    def root(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-    protocol_version = "HTTP/1.1"  # keep-alive, like the vendors; lets clients pool connections
-    # Headers and body go out in separate writes; with Nagle on, a kept-alive connection waits
-    # for the client's delayed ACK (~40 ms) on every answer.
-    disable_nagle_algorithm = True
-    server_version = "adops-sandbox/1"
-
-    def _serve(self) -> None:
-        parts = urlsplit(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        request = Request(
-            method=self.command,
-            path=parts.path,
-            query=parse_qs(parts.query, keep_blank_values=True),
-            headers=self.headers,
-            body=body,
-            base_url=self.server.root,
-        )
-        response = self.server.sandbox.handle(request)
-        if response is None:
-            self.close_connection = True
-            return
-        self._write(response)
-
-    def _write(self, response: Response) -> None:
-        chunked = not isinstance(response.body, (bytes, bytearray))
-        self.send_response(response.status)
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if chunked:
-            self.send_header("Transfer-Encoding", "chunked")
-        else:
-            self.send_header("Content-Length", str(len(response.body)))  # type: ignore[arg-type]
-        self.end_headers()
-        if self.command == "HEAD":
-            return
-        if not chunked:
-            self.wfile.write(response.body)  # type: ignore[arg-type]
-            return
-        for chunk in response.body:  # type: ignore[union-attr]
-            if chunk:
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-        self.wfile.write(b"0\r\n\r\n")
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
-
-    def handle_one_request(self) -> None:
-        # A client that gave up (a short timeout in a test) leaves a dead socket behind.
-        try:
-            super().handle_one_request()
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        log.debug("sandbox %s " + format, self.address_string(), *args)
-

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from workers.vendors.errors import (
+from workers.errors import (
     VendorAuthError,
     VendorError,
     VendorProtocolError,
@@ -34,6 +34,7 @@ from workers.vendors.errors import (
 
 __all__ = [
     "SECRET_HEADERS",
+    "is_secret_header",
     "VendorHTTP",
     "error_reason",
     "parse_retry_after",
@@ -44,16 +45,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Request headers whose values are credentials, whatever the vendor calls them.
-SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "api-key", "x-api-key", "x-eflow-api-key", "x-auth-token", "cookie"}
-)
+#: Request headers whose values are credentials, whatever the vendor calls them: these, and any
+#: whose name says key, token or secret (``API-KEY``, ``X-Auth-Token``, a vendor's ``X-…-Api-Key``).
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+_SECRET_WORDS = ("key", "token", "secret")
+
+
+def is_secret_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
+
 
 RETRY_AFTER_MAX = 3600.0
 REASON_MAX = 200
 USER_AGENT = "adops/0.1"
 
-#: Body fields vendors put a one-line reason in, most specific first (DRF, JSON:API, Yii, Everflow).
+#: Body fields vendors put a one-line reason in, most specific first (DRF, JSON:API, Yii, and the shapes later vendors use).
 _REASON_KEYS = ("detail", "message", "error_description", "error", "Error", "title", "reason", "msg")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -87,7 +94,7 @@ def _secrets_of(request: httpx.Request | None) -> list[str]:
         return []
     found: set[str] = set()
     for name, value in request.headers.items():
-        if name.lower() not in SECRET_HEADERS or not value:
+        if not is_secret_header(name) or not value:
             continue
         found.add(value)
         scheme, _, credential = value.partition(" ")

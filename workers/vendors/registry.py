@@ -1,14 +1,15 @@
-"""The one list of vendors: every other module learns about vendors from here.
-
-(Being built: for now it lists the sandbox emulators the devkit serves.)
-"""
+"""The one list of vendors. Adding a vendor is its folder plus one line here."""
 
 from __future__ import annotations
 
-from devkit.sandbox.base import VendorApp
-from workers.vendors.instal.sandbox import InstalApp
-from workers.vendors.metrics24.sandbox import Metrics24App
+from workers.vendors import instal, metrics24
+from workers.vendors.spec import Catalogue, VendorSpec
 
+__all__ = ["CATALOGUE", "VENDORS"]
 
-def sandbox_apps() -> tuple[type[VendorApp], ...]:
-    return (InstalApp, Metrics24App)
+VENDORS: tuple[VendorSpec, ...] = (
+    instal.VENDOR,
+    metrics24.VENDOR,
+)
+
+CATALOGUE = Catalogue(VENDORS)

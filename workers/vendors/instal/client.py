@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from workers.vendors.errors import VendorExportFailed, VendorProtocolError, VendorRejected
+from workers.errors import VendorExportFailed, VendorProtocolError, VendorRejected
 from workers.vendors.exports import ExportStatus
 from workers.vendors.http import VendorHTTP, short_reason
 

@@ -164,7 +164,7 @@ def _choice(
     if value not in choices:
         errors[name] = [f'"{value}" is not a valid choice.']
         return default
-    return value
+    return str(value)
 
 
 class InstalApp(VendorApp):

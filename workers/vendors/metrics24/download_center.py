@@ -8,16 +8,16 @@ from workers import audit
 from workers.jobs import Job
 from workers.render import Rendered, escape, section
 from workers.runtime import Runtime
-from workers.tasks import register
+from workers.tasks import Task
+from workers.vendors.metrics24.access import client
 
 __all__ = ["exports_message"]
 
 STATE_ICON = {"COMPLETED": ":white_check_mark:", "ERROR": ":x:", "CANCELED": ":no_entry_sign:"}
 
 
-@register("m24_exports", render=lambda job: exports_message(job.result))
 def list_exports(rt: Runtime, job: Job) -> dict[str, Any]:
-    exports = rt.metrics24().list_exports(page_size=20)
+    exports = client(rt).list_exports(page_size=20)
     return {
         "exports": [
             {
@@ -51,10 +51,9 @@ def exports_message(result: dict[str, Any]) -> Rendered:
     return Rendered(text="Recent 24Metrics exports", blocks=[section("\n".join(lines))])
 
 
-@register("m24_export_delete", render=lambda job: _deleted(job))
 def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
     export_id = job.params["export_id"]
-    rt.metrics24().delete_export(export_id)
+    client(rt).delete_export(export_id)
     audit.record_for_job(rt, job, what="deleted 24Metrics export", target=export_id, before="exists", after="deleted")
     return {"export_id": export_id}
 
@@ -62,3 +61,9 @@ def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
 def _deleted(job: Job) -> Rendered:
     text = f":wastebasket: 24Metrics export `{escape(job.result['export_id'])}` deleted by <@{job.user_id}>."
     return Rendered(text=text, blocks=[section(text)])
+
+
+TASKS = (
+    Task("m24_exports", list_exports, lambda job: exports_message(job.result)),
+    Task("m24_export_delete", delete_export, _deleted),
+)

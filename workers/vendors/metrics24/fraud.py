@@ -14,8 +14,9 @@ from typing import Any
 from workers.jobs import Job
 from workers.render import Rendered, ellipsize, escape, section
 from workers.runtime import Runtime
-from workers.tasks import register
-from workers.vendors.metrics24.client import is_rejected, publisher_of, rejection_reason
+from workers.tasks import Task
+from workers.vendors.metrics24.access import client
+from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
 
 __all__ = ["ROW_BUDGET", "fraud_message", "summarize"]
 
@@ -56,9 +57,8 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-@register("fraud", render=lambda job: fraud_message(job.result), slow=True)
 def fraud(rt: Runtime, job: Job) -> dict[str, Any]:
-    client = rt.metrics24()
+    api = client(rt)
     params = {
         "start_date": job.params["start_date"],
         "end_date": job.params["end_date"],
@@ -66,7 +66,7 @@ def fraud(rt: Runtime, job: Job) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"start_date": params["start_date"], "end_date": params["end_date"]}
     for table, key in (("click", "clicks"), ("conversion", "conversions")):
-        page = client.report_rows(table, params, max_rows=ROW_BUDGET)  # type: ignore[arg-type]
+        page = api.report_rows(table, params, max_rows=ROW_BUDGET)  # type: ignore[arg-type]
         out[key] = summarize(page.rows) | {"complete": page.complete, "pages": page.pages, "total": page.total}
     return out
 
@@ -114,3 +114,6 @@ def fraud_message(result: dict[str, Any]) -> Rendered:
     c, v = result["clicks"], result["conversions"]
     text = f"24Metrics fraud summary {span}: {c['rejected']:,} clicks and {v['rejected']:,} conversions rejected"
     return Rendered(text=text, blocks=blocks)
+
+
+TASKS = (Task("fraud", fraud, lambda job: fraud_message(job.result), slow=True),)

@@ -9,8 +9,10 @@ from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 from workers.jobs import Job
 from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
-from workers.tasks import Refused, register
-from workers.vendors.metrics24.client import is_rejected, publisher_of, rejection_reason
+from workers.errors import Refused
+from workers.tasks import Task
+from workers.vendors.metrics24.access import client
+from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
 
 __all__ = ["card"]
 
@@ -23,12 +25,11 @@ FIRST = (
 MAX_FIELDS = 10  # a section holds at most ten fields
 
 
-@register("lookup", render=lambda job: card(job.result))
 def lookup(rt: Runtime, job: Job) -> dict[str, Any]:
     p = job.params
     params = {"request_date": p["date"], "offer": p["offer"], "publisher": p["publisher"], "integration": p["integration"]}
-    client = rt.metrics24()
-    row = client.click(p["id"], params) if p["what"] == "click" else client.conversion(p["id"], params)
+    api = client(rt)
+    row = api.click(p["id"], params) if p["what"] == "click" else api.conversion(p["id"], params)
     if row is None:
         raise Refused(
             f"24Metrics has no {p['what']} `{p['id']}` for offer {p['offer']}, publisher {p['publisher']} on {p['date']}. "
@@ -67,3 +68,6 @@ def _present(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     return ellipsize(str(value), 300)
+
+
+TASKS = (Task("lookup", lookup, lambda job: card(job.result)),)

@@ -3,11 +3,12 @@
 Everything here is pure: the caller passes `today` (in whatever zone it reasons in), so a
 digest that fires at 00:05 in Tokyo and a test pinned to a leap day get the same answers.
 
-Times (`YYYY-MM-DDTHH:MM`, Everflow only) name the start of a minute and are naive: the
-command's `tz=` option, not this module, says which zone they are in. When one end of a range
-carries a time and the other is a bare date, the bare start means 00:00 of its day and the
-bare end 23:59 of its day, so `2026-03-01..2026-03-02T12:00` reads as "from the start of the
-1st". The end minute is inclusive: `..T23:59` covers up to 23:59:59.
+Times (`YYYY-MM-DDTHH:MM`, accepted only when the caller passes `allow_time`) name the start
+of a minute and are naive: the command's `tz=` option, not this module, says which zone they
+are in. When one end of a range carries a time and the other is a bare date, the bare start
+means 00:00 of its day and the bare end 23:59 of its day, so `2026-03-01..2026-03-02T12:00`
+reads as "from the start of the 1st". The end minute is inclusive: `..T23:59` covers up to
+23:59:59.
 """
 
 from __future__ import annotations
@@ -136,8 +137,8 @@ def _endpoint(part: str, today: date, allow_time: bool, *, whole: str) -> date:
     if match := _DATETIME.fullmatch(part):
         if not allow_time:
             raise RangeError(
-                f"{part}: times are only accepted by export everflow; give dates here "
-                f"(one of {RANGE_FORMS})."
+                f"{part}: this command takes dates, not times ({RANGE_FORMS}); "
+                "`/adops help` names the commands that take times."
             )
         day = _date(part, *map(int, match.groups()[:3]))
         hour, minute = int(match[4]), int(match[5])

@@ -1,0 +1,86 @@
+"""The commands every deployment has, whatever its vendors: ``help``, ``jobs``, ``jobs cancel``;
+and the registry of all commands, built from these and the vendors' own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from workers import render, steps
+from workers.grammar.parser import Registry
+from workers.grammar.spec import CommandSpec, Parsed, Positional
+from workers.intake import Context, Reply
+
+__all__ = ["build_registry"]
+
+
+def _jobs(parsed: Parsed, ctx: Context) -> Reply:
+    everyone = parsed.args.get("scope") == "all"
+    jobs = ctx.rt.store.recent(None if everyone else ctx.user_id, limit=20 if everyone else 10)
+    message = render.jobs_list(jobs, ctx.rt.clock(), everyone=everyone)
+    return Reply(message.text, message.blocks)
+
+
+def _jobs_cancel(parsed: Parsed, ctx: Context) -> Reply:
+    return Reply(steps.cancel_for(ctx.rt, parsed.args["job_id"], ctx.user_id))
+
+
+JOBS = CommandSpec(
+    words=("jobs",),
+    summary="Your recent jobs and their state; `all` for everyone's.",
+    positionals=(
+        Positional(
+            "scope",
+            "choice",
+            "`all` lists everyone's jobs, not only yours.",
+            choices=("all",),
+            optional=True,
+            default="mine",
+        ),
+    ),
+    examples=("jobs", "jobs all"),
+    handler=_jobs,
+)
+
+JOBS_CANCEL = CommandSpec(
+    words=("jobs", "cancel"),
+    summary="Cancel a queued or running job.",
+    positionals=(Positional("job_id", "job", "The id from the job's queued line."),),
+    examples=("jobs cancel J7K2P9QXM",),
+    handler=_jobs_cancel,
+)
+
+
+def _help(registry: Registry) -> CommandSpec:
+    def check_topic(parsed: Parsed) -> None:
+        # Resolving now turns `help exprot` into a usage error at once, like any other typo.
+        registry.help_topic(parsed.args["topic"])
+
+    def handle(parsed: Parsed, ctx: Context) -> Reply:
+        message = render.help_message(registry.help_sections(parsed.args.get("topic")))
+        return Reply(message.text, message.blocks)
+
+    return CommandSpec(
+        words=("help",),
+        summary="How to use a command: its usage, options and examples.",
+        positionals=(
+            Positional(
+                "topic",
+                "word",
+                "A command, or its first words (`export` explains every export).",
+                optional=True,
+                rest=True,
+            ),
+        ),
+        examples=("help", "help export", "help jobs cancel"),
+        validate=check_topic,
+        handler=handle,
+    )
+
+
+def build_registry(vendor_commands: Iterable[CommandSpec]) -> Registry:
+    """Every command, in the order help lists them: ours first, then each vendor's."""
+    registry = Registry()
+    for spec in (_help(registry), JOBS, JOBS_CANCEL, *vendor_commands):
+        registry.register(spec)
+    return registry

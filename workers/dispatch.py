@@ -1,0 +1,39 @@
+"""What a step may enqueue: the one interface between the steps and the queue.
+
+The actors implement it (``actors.bind``) and the runtime carries it, so a step says
+``rt.dispatch.publish(job_id)`` without importing the actors that run it, and tests and the
+console get the same wiring as production.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+__all__ = ["Dispatch", "Unbound"]
+
+
+class Dispatch(Protocol):
+    def start(self, kind: str, job_id: str) -> None:
+        """Enqueue the first step of a new job of ``kind`` ("export", "task")."""
+
+    def poll(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
+        """Check the vendor export of ``job_id`` again, ``delay`` seconds from now."""
+
+    def publish(self, job_id: str, *, delay: float | None = None) -> None:
+        """Put a finished job's outcome where the person will see it."""
+
+    def audit_copy(self, entry_id: str) -> None:
+        """Copy one audit entry to ADOPS_AUDIT_CHANNEL."""
+
+    def notice(self, response_url: str, text: str) -> None:
+        """Answer a click privately, off the request path."""
+
+    def sweep(self) -> None:
+        """Look for jobs nothing is left to finish."""
+
+
+class Unbound:
+    """The dispatch of a runtime whose actors are not bound yet: fails loudly, never silently."""
+
+    def __getattr__(self, name: str) -> object:
+        raise RuntimeError(f"dispatch.{name}: the actors are not bound to this runtime (boot it with workers.boot)")
