@@ -1,6 +1,6 @@
 """Slash-command ack latency at a fixed request rate, against a bare Bolt app in the same run.
 
-Budget (DESIGN §6): p99 < 50 ms at 100 requests/s on loopback, and within 1.5x of a bare
+Budget: p99 < 50 ms at 100 requests/s on loopback, and within 1.5x of a bare
 ack-only Bolt app measured in the same run.
 
 Both servers are gunicorn with the production settings (``bot.web.serve``: gthread, 2 workers,

@@ -1,6 +1,6 @@
 """1 000 exports in flight with a 30 s vendor, on one worker process of 8 threads.
 
-Budgets (DESIGN §6): all delivered within 45 s by one worker process of 8 threads; vendor polls
+Budgets: all delivered within 45 s by one worker process of 8 threads; vendor polls
 for an export that takes 10 minutes ≤ 12.
 
 What runs, all on loopback and each in its own process: a private ``redis-server``; the vendor
@@ -38,6 +38,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import httpx  # noqa: E402
+import redis  # noqa: E402
 from common import (  # noqa: E402
     RedisServer,
     SlackProcess,
@@ -54,9 +56,6 @@ from common import (  # noqa: E402
     wait_healthy,
     wait_until,
 )
-
-import httpx  # noqa: E402
-import redis  # noqa: E402
 
 from workers.schedule import poll_delay, poll_times  # noqa: E402
 

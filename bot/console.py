@@ -23,13 +23,12 @@ from typing import Any, TextIO
 from urllib.parse import urlencode
 
 import httpx
-
-from devkit.slack import Event, LocalSlack
-from devkit.slack.signing import signed_headers
 from dramatiq import Worker
 
 from bot import web
 from devkit.sandbox import Sandbox
+from devkit.slack import Event, LocalSlack
+from devkit.slack.signing import signed_headers
 from workers.boot import boot, load_settings
 from workers.settings import OWN_PREFIX
 from workers.vendors.registry import CATALOGUE

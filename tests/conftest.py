@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
 from tests.harness import BOT_TOKEN, RedisServer, Stack
 from tests.inprocess import InProcessStack
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
-from devkit.sandbox import Sandbox
 
 _dbs = itertools.count(1)
 

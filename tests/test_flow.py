@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
+from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack, Message
 from tests.harness import Stack, wait_until
 from tests.inprocess import InProcessStack
-from devkit.sandbox import Sandbox
 
 CHANNEL = "CGENERAL"
 JOB_ID = re.compile(r"J[0-9A-Z]{8}")

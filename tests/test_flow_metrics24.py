@@ -10,12 +10,11 @@ from datetime import date, timedelta
 
 import pytest
 
+from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack, Message
-from tests.harness import Stack
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
 from workers.vendors.metrics24.client import Metrics24Client
-from devkit.sandbox import Sandbox
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, day_rows, group_id
 
 ADMIN = "UADMIN"

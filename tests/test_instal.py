@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from devkit.sandbox import Sandbox
 from workers.errors import (
     VendorAuthError,
     VendorError,
@@ -25,9 +26,8 @@ from workers.errors import (
 )
 from workers.vendors.exports import ExportAdapter, ExportStatus
 from workers.vendors.instal.client import InstalClient, export_body, status_from_answer, task_id_from_answer
-from devkit.sandbox import Sandbox
-from workers.vendors.registry import CATALOGUE
 from workers.vendors.instal.sandbox import COLUMNS
+from workers.vendors.registry import CATALOGUE
 
 PARAMS = {"start_date": "2024-03-01", "stop_date": "2024-03-03"}
 CDN = "https://cdn.example/x.csv"

@@ -13,10 +13,10 @@ from dramatiq import Message
 from bot.clock import is_leader
 from tests.harness import RedisServer
 from workers import steps
-from workers.jobs import Job, JobStore, new_job_id
-from workers.vendors.registry import CATALOGUE
 from workers.boot import boot, load_settings
+from workers.jobs import Job, JobStore, new_job_id
 from workers.runtime import Runtime
+from workers.vendors.registry import CATALOGUE
 
 _db = itertools.count(40)
 

@@ -14,6 +14,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from devkit.sandbox import Sandbox
 from workers.errors import (
     VendorAuthError,
     VendorError,
@@ -25,11 +26,18 @@ from workers.errors import (
 from workers.vendors.exports import ExportAdapter, ExportStatus
 from workers.vendors.metrics24.api import PAGE_SIZE_MAX
 from workers.vendors.metrics24.client import Metrics24Client
-from workers.vendors.metrics24.models import BulkResult, Export, bulk_result, export_query, signed_url_expiry, status_of, unwrap
+from workers.vendors.metrics24.models import (
+    BulkResult,
+    Export,
+    bulk_result,
+    export_query,
+    signed_url_expiry,
+    status_of,
+    unwrap,
+)
 from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
-from devkit.sandbox import Sandbox
-from workers.vendors.registry import CATALOGUE
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, ORGANIZATION, SECOND_INTEGRATION, group_id
+from workers.vendors.registry import CATALOGUE
 
 EXPORT = {"kind": "clicks", "start_date": "2024-03-01", "end_date": "2024-03-03"}
 G1, G2, G3 = (group_id(DEFAULT_INTEGRATION, n) for n in (1, 2, 3))

@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from devkit.sandbox import Sandbox
-from workers.vendors.registry import CATALOGUE
 from workers.vendors.instal.sandbox import COLUMNS
+from workers.vendors.registry import CATALOGUE
 
 AUTH = {"Authorization": f"Token {Sandbox.TOKEN}"}
 BODY = {"start_date": "2024-02-27", "stop_date": "2024-03-02"}

@@ -14,9 +14,17 @@ import httpx
 import pytest
 
 from devkit.sandbox import Sandbox
+from workers.vendors.metrics24.sandbox import (
+    CLICK_REASONS,
+    CONVERSION_REASONS,
+    DEFAULT_INTEGRATION,
+    ORGANIZATION,
+    PUBLISHERS,
+    SECOND_INTEGRATION,
+    day_rows,
+    group_id,
+)
 from workers.vendors.registry import CATALOGUE
-from workers.vendors.metrics24.sandbox import CLICK_REASONS, CONVERSION_REASONS, DEFAULT_INTEGRATION, ORGANIZATION
-from workers.vendors.metrics24.sandbox import PUBLISHERS, SECOND_INTEGRATION, day_rows, group_id
 
 AUTH = {"API-KEY": Sandbox.TOKEN}
 GROUPS = f"/integrations/{DEFAULT_INTEGRATION}/filter-groups"

@@ -17,12 +17,12 @@ import httpx
 import pytest
 
 from devkit.sandbox import Sandbox
-from workers.vendors.registry import CATALOGUE
 from workers.errors import VendorRateLimited, VendorTransient
 from workers.vendors.instal.client import InstalClient
 from workers.vendors.instal.sandbox import COLUMNS, InstalApp
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, day_rows
+from workers.vendors.registry import CATALOGUE
 
 AUTH = {"Authorization": f"Token {Sandbox.TOKEN}"}
 BODY = {"start_date": "2024-02-27", "stop_date": "2024-03-02"}

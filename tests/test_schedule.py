@@ -9,8 +9,8 @@ from workers.schedule import MAX_DELAY, next_poll_delay, poll_delay, poll_offset
     ("ready_after", "max_polls", "max_late"),
     [
         (0.5, 1, 3.0),  # an instant export is seen on the first look
-        (30, 4, 2.0),  # DESIGN §6: 1 000 exports ready after 30 s delivered within 45 s
-        (600, 12, MAX_DELAY),  # DESIGN §6: at most 12 polls for a 10 minute export
+        (30, 4, 2.0),  # budget: 1 000 exports ready after 30 s delivered within 45 s
+        (600, 12, MAX_DELAY),  # budget: at most 12 polls for a 10 minute export
         (3600, 46, MAX_DELAY),
     ],
 )

@@ -23,10 +23,10 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
 from tests.harness import BOT_TOKEN, Stack, _stop, wait_until
 from tests.test_flow import job_messages, outcome_text
-from devkit.sandbox import Sandbox
 
 #: LocalSlack's default app-level token; conftest's session ``fake_slack`` keeps the default.
 APP_TOKEN = "xapp-local"

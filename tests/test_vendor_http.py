@@ -16,6 +16,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from devkit.sandbox import Sandbox
 from workers.errors import (
     VendorAuthError,
     VendorError,
@@ -27,7 +28,6 @@ from workers.errors import (
 )
 from workers.vendors.http import VendorHTTP, error_reason, parse_retry_after, raise_for_status
 from workers.vendors.instal.client import EXPORTS_PATH
-from devkit.sandbox import Sandbox
 from workers.vendors.registry import CATALOGUE
 
 BODY = {"start_date": "2024-03-01", "stop_date": "2024-03-02"}

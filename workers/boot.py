@@ -7,6 +7,7 @@ catalogue of vendors it serves, so all of them are wired the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping
+
 import dramatiq
 import redis
 from slack_sdk import WebClient

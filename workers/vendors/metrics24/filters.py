@@ -46,7 +46,7 @@ def _board(rt: Runtime, job: Job) -> Board | None:
     return Board(rt.redis, rt.store.prefix, update["channel"], update["ts"]) if update else None
 
 
-def _render_board(rt: Runtime, job: Job, api: Metrics24Client, board: Board) -> dict[str, Any]:
+def _render_board(job: Job, api: Metrics24Client, board: Board) -> dict[str, Any]:
     """The page the button sat on, as 24Metrics has it now, with the board's log and a version."""
     p = job.params
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
@@ -60,7 +60,7 @@ def list_groups(rt: Runtime, job: Job) -> dict[str, Any]:
     board = _board(rt, job)
     if board is not None:  # a page button: the same message, another page
         with board.locked():
-            shown = _render_board(rt, job, api, board)
+            shown = _render_board(job, api, board)
         return {**shown["listing"], "changes": shown["changes"], "board_version": shown["board_version"]}
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
     return listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0))
@@ -98,7 +98,7 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
         if board is not None:
             if changed and rt.store.claim(f"boardlog:{job.id}", INTENT_TTL):
                 board.log(change_line(job.user_id, result["group"], field, to, changed))
-            result |= _render_board(rt, job, api, board)
+            result |= _render_board(job, api, board)
     return result
 
 

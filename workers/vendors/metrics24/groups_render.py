@@ -9,7 +9,15 @@ from slack_sdk.models.blocks import ActionsBlock, ConfirmObject, MarkdownTextObj
 
 from workers.jobs import Job
 from workers.render import Rendered, ellipsize, escape, note, section
-from workers.vendors.metrics24.buttons import DELETE, NEXT_PAGE, PREVIOUS_PAGE, SWITCH, GroupChange, GroupDelete, GroupPage
+from workers.vendors.metrics24.buttons import (
+    DELETE,
+    NEXT_PAGE,
+    PREVIOUS_PAGE,
+    SWITCH,
+    GroupChange,
+    GroupDelete,
+    GroupPage,
+)
 from workers.vendors.metrics24.groups import FIELD_WORDS
 
 __all__ = ["bulk_message", "delete_message", "delete_prompt_message", "group_block", "list_message", "set_message"]

@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
+from workers.errors import Refused
 from workers.jobs import Job
 from workers.render import Rendered, ellipsize, escape, note, section
 from workers.runtime import Runtime
-from workers.errors import Refused
 from workers.tasks import Task
 from workers.vendors.metrics24.access import client
 from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
