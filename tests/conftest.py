@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
@@ -21,6 +22,25 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server
     server.stop()
+
+
+@pytest.fixture()
+def redis_db(redis_server: RedisServer) -> Iterator[int]:
+    """A database of the private Redis of this test's own, empty before and after."""
+    db = next(_dbs) % 64
+    client = redis.Redis.from_url(redis_server.url(db))
+    client.flushdb()
+    yield db
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture()
+def client(redis_server: RedisServer, redis_db: int) -> Iterator[redis.Redis]:
+    """A client of this test's own Redis database."""
+    c = redis.Redis.from_url(redis_server.url(redis_db))
+    yield c
+    c.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import time
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -17,17 +15,6 @@ from workers.boot import boot, load_settings
 from workers.jobs import Job, JobStore, new_job_id
 from workers.runtime import Runtime
 from workers.vendors.registry import CATALOGUE
-
-_db = itertools.count(40)
-
-
-@pytest.fixture()
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_server.url(next(_db) % 64))
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 @pytest.fixture()
@@ -153,7 +140,7 @@ def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
     assert rt.store.overdue(time.time()) == []
 
 
-def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redis_server: RedisServer) -> None:
+def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redis_server: RedisServer, redis_db: int) -> None:
     """The person cancels between the request step reading the job and calling the vendor."""
 
     class CancelRightAfterTheRead(redis.Redis):
@@ -166,8 +153,7 @@ def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redi
                 steps.cancel(rt, job.id, "U1")
             return raw
 
-    client = CancelRightAfterTheRead.from_url(redis_server.url(next(_db) % 64))
-    client.flushdb()
+    client = CancelRightAfterTheRead.from_url(redis_server.url(redis_db))
     client.armed = False
     rt = runtime(client)
     job = make_job(rt.store)

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-from tests.harness import RedisServer
 from workers import errors
 from workers.boards import Board
 from workers.vendors.metrics24.buttons import DELETE, SWITCH, GroupChange
 from workers.vendors.registry import CATALOGUE
-
-_db = itertools.count(20)
 
 
 def _drawn_tree() -> dict[str, str]:
@@ -76,15 +71,6 @@ def test_every_button_is_found_by_its_action_id_and_vendor() -> None:
     assert CATALOGUE.button("fg_delete") is DELETE
     assert CATALOGUE.button_vendor("fg_toggle") == "24metrics"
     assert CATALOGUE.button("job_cancel") is None  # the ingress's own, not a vendor's
-
-
-@pytest.fixture()
-def client(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    c = redis.Redis.from_url(redis_server.url(next(_db) % 64))
-    c.flushdb()
-    yield c
-    c.flushdb()
-    c.close()
 
 
 def test_a_board_shows_only_its_newest_render(client: redis.Redis) -> None:
