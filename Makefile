@@ -23,7 +23,7 @@ redis-server:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
 
 test: $(VENV)/.installed redis-server
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 bench: $(VENV)/.installed redis-server
 	$(PY) bench/ack_latency.py

@@ -49,6 +49,7 @@ __all__ = [
     "stop",
     "update_results",
     "wait_until",
+    "wait_worker_ready",
 ]
 
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -73,6 +74,10 @@ def base_env(redis_url: str, slack_api_url: str, sandbox_url: str = "http://127.
         "INSTAL_TOKEN": "sandbox-token",
         "INSTAL_BASE_URL": sandbox_url,
         "LOG_LEVEL": "INFO",  # what a deployment runs with
+        # The benches send thousands of jobs a minute from one channel: the limits stay on (their
+        # check is part of the job-creating Lua call being measured) but never refuse.
+        "ADOPS_RATE_PER_USER": "10000",
+        "ADOPS_RATE_PER_CHANNEL": "100000",
         **extra,
     }
 
@@ -136,6 +141,17 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
             return False
 
     wait_until(up, timeout=timeout, interval=0.2, what=url)
+
+
+def wait_worker_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
+    """Wait for a Dramatiq worker (``bot.cli worker``) to say it is consuming, or fail with its log."""
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        return "ready for action" in log.read_text(errors="replace")
+
+    wait_until(ready, timeout=timeout, interval=0.2, what=f"the worker to boot ({log.name})")
 
 
 # -- the fake Slack in a process of its own ---------------------------------------------------

@@ -2,22 +2,27 @@
 
 One listener for ``/adops``, one for the cancel button and one per button a vendor declares.
 Each enqueues before it acks (``process_before_response``), so "queued" is only ever shown for a
-job that is durably recorded.
+job that is durably recorded. A signature seen before is refused (``bot.replay``). Whatever goes
+wrong in a listener, Slack gets a 200 and the person a plain private answer, never a 500.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
+import redis
 from slack_bolt import Ack, App
 from slack_bolt.context.context import BoltContext
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
+from slack_bolt.response import BoltResponse
 from slack_sdk import WebClient
 
-from bot.ingress import Ingress, ephemeral
+from bot.ingress import CLICK_QUEUE_DOWN, QUEUE_DOWN, Ingress, ephemeral
+from bot.replay import ReplayGuard
 from workers import render
 from workers.runtime import Runtime
 from workers.vendors.spec import Catalogue
@@ -43,25 +48,49 @@ def create_app(
     )
     ingress = Ingress(rt, vendors)
 
+    def unavailable(req: BoltRequest) -> BoltResponse:
+        # Redis did not answer the replay check: nothing can be recorded, say so in Slack.
+        body = req.body if isinstance(req.body, dict) else {}
+        if body.get("command"):
+            return BoltResponse(status=200, body=ephemeral(QUEUE_DOWN))
+        ingress.tell(_response_url(body), CLICK_QUEUE_DOWN)
+        return BoltResponse(status=200, body="")
+
+    app.use(ReplayGuard(rt.store, unavailable))
+
     @app.command("/adops")
     def on_command(ack: Ack, body: dict[str, Any]) -> None:
         try:
             answer = ingress.command(body)
+        except redis.RedisError as exc:
+            # Redis is down or hung (its calls time out well inside Slack's 3 s, see make_redis).
+            log.error("command not queued, Redis did not answer: %s", type(exc).__name__)
+            answer = ephemeral(QUEUE_DOWN)
         except Exception as exc:
-            # A bug or an unreachable Redis: say so in Slack rather than let Slack show
-            # "dispatch_failed"; the log has the details (never the values).
+            # A bug: say so in Slack rather than let Slack show "dispatch_failed"; the log has
+            # the details (never the values).
             log.exception("command failed: %s", type(exc).__name__)
             answer = ephemeral("Sorry, something went wrong on our side and nothing was queued. Please try again.")
         ack(**answer)
 
+    def click(handle: Callable[[dict[str, Any]], None], ack: Ack, body: dict[str, Any]) -> None:
+        # Bolt turns an exception after ack() into an HTTP 500; a click gets a private answer.
+        ack()
+        try:
+            handle(body)
+        except redis.RedisError as exc:
+            log.error("click not processed, Redis did not answer: %s", type(exc).__name__)
+            ingress.tell(_response_url(body), CLICK_QUEUE_DOWN)
+        except Exception as exc:
+            log.exception("click failed: %s", type(exc).__name__)
+            ingress.tell(_response_url(body), "Sorry, something went wrong on our side with that click. Please try again.")
+
     @app.action(render.CANCEL_ACTION)
     def on_cancel_click(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        ingress.cancel_click(body)
+        click(ingress.cancel_click, ack, body)
 
     def on_task_click(ack: Ack, body: dict[str, Any]) -> None:
-        ack()
-        ingress.task_click(body)
+        click(ingress.task_click, ack, body)
 
     for button in vendors.buttons:
         app.action(button.action_id)(on_task_click)
@@ -74,6 +103,11 @@ def create_app(
         return None
 
     return app
+
+
+def _response_url(body: dict[str, Any]) -> str:
+    url = body.get("response_url")
+    return url if isinstance(url, str) else ""
 
 
 class FormSafeBoltRequest(BoltRequest):

@@ -14,8 +14,20 @@ from workers.intake import Context, Reply
 __all__ = ["build_registry"]
 
 
+#: How many of everyone's latest jobs a non-admin's `jobs all` looks through for this channel's.
+CHANNEL_SCAN = 200
+
+
 def _jobs(parsed: Parsed, ctx: Context) -> Reply:
     everyone = parsed.args.get("scope") == "all"
+    if everyone and not ctx.settings.is_admin(ctx.user_id):
+        # Everyone's jobs include private channels and DMs, with their summaries: only admins see
+        # them all. Others see everyone's in the channel they ask in, which they can read anyway.
+        recent = ctx.rt.store.recent(None, limit=CHANNEL_SCAN)
+        jobs = [job for job in recent if job.channel_id == ctx.channel_id][:20]
+        message = render.jobs_list(jobs, ctx.rt.clock(), everyone=True)
+        note = render.section(render.md("_This channel's jobs only: admins (ADOPS_ADMINS) see every channel's._"))
+        return Reply(message.text, [*message.blocks, note])
     jobs = ctx.rt.store.recent(None if everyone else ctx.user_id, limit=20 if everyone else 10)
     message = render.jobs_list(jobs, ctx.rt.clock(), everyone=everyone)
     return Reply(message.text, message.blocks)
@@ -32,7 +44,7 @@ JOBS = CommandSpec(
         Positional(
             "scope",
             "choice",
-            "`all` lists everyone's jobs, not only yours.",
+            "`all` lists everyone's jobs in this channel (admins: in every channel), not only yours.",
             choices=("all",),
             optional=True,
             default="mine",

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import threading
+
+import redis
 
 from bot import clock, socket, web
 from bot.console import run_console
 from devkit.sandbox import Sandbox
 from workers.boot import boot, load_settings
 from workers.errors import ConfigError
+from workers.logs import register_settings
 from workers.logs import setup as setup_logging
+from workers.runtime import check_redis, make_redis
 from workers.vendors.registry import CATALOGUE
 
 
@@ -62,6 +67,17 @@ def run(args: argparse.Namespace) -> None:
     if settings.embedded:
         raise ConfigError("REDIS_URL is required for `adops " + args.process + "` (`adops console` needs nothing)")
     setup_logging()
+    register_settings(settings, *(settings.vendor(spec.name) for spec in CATALOGUE.specs))
+    # Once per start, before any process is forked or exec'd: one line and exit 2 on a Redis that
+    # may evict our keys, a warning in the log when it would lose them on a restart.
+    client = make_redis(settings)
+    try:
+        check_redis(client)
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        # Not up yet is not a configuration error: the processes wait for it (web's /healthz says 503).
+        logging.getLogger("adops").warning("could not check Redis's settings: %s", type(exc).__name__)
+    finally:
+        client.close()
     if args.process == "worker":
         # Validated above so a bad setting is one clear line, not a traceback per process.
         threads = args.threads or settings.adops_worker_threads
@@ -75,12 +91,12 @@ def run(args: argparse.Namespace) -> None:
 
         def factory() -> web.WebApp:
             # Each gunicorn worker boots its own runtime after the fork (its own connections).
-            return web.build(boot(load_settings()), CATALOGUE)
+            return web.build(boot(load_settings(), ingress=True), CATALOGUE)
 
         web.serve(factory, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
         return
     if args.process == "socket":
-        socket.run(boot(settings), CATALOGUE)
+        socket.run(boot(settings, ingress=True), CATALOGUE)
         return
     if args.process == "clock":
         clock.run(boot(settings))

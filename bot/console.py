@@ -318,7 +318,8 @@ _BARE = re.compile(r"<([^<>|]+)>")
 
 
 def plain(mrkdwn: str) -> str:
-    """Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as @id."""
+    """Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as @id, dates (and
+    the date tokens render uses to show `*`, `_`, `~` and backticks unformatted) as their fallback."""
 
     def link(m: re.Match[str]) -> str:
         target, label = m.group(1), m.group(2)
@@ -330,7 +331,8 @@ def plain(mrkdwn: str) -> str:
 
     text = _LINK.sub(link, mrkdwn)
     text = _BARE.sub(lambda m: m.group(1), text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    # render.escape puts a soft hyphen before a quote's `>`; a terminal need not see it.
+    return text.replace("\u00ad", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def blocks_to_text(blocks: list[dict[str, Any]]) -> list[str]:

@@ -4,24 +4,34 @@ Nothing here calls a vendor or waits on Slack: every path answers from Redis and
 well inside Slack's 3 s deadline. The Bolt listeners (``bot.app``), Socket Mode and the console
 all come through here. What each command does is declared with the command (its handler, in
 the vendor's folder); what each button does, with the button.
+
+Before anything is recorded, a request must come from a channel in ``ADOPS_CHANNELS`` (commands
+and clicks alike), name only what the vendor's settings allow (``VendorSettings.refusal``) and
+stay within the per-person and per-channel limits, which the job store checks in the same Lua
+call that records the job. A refused request records and enqueues nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import redis
+
 from bot.builtin import build_registry
 from workers import render, steps
-from workers.errors import UsageError
+from workers.errors import RateLimited, UsageError
 from workers.intake import Context, Reply, Submit
 from workers.jobs import Job, new_job_id
+from workers.limits import RateLimits
 from workers.runtime import Runtime
 from workers.vendors.spec import Catalogue
 
-__all__ = ["Ingress", "ephemeral"]
+__all__ = ["CLICK_QUEUE_DOWN", "QUEUE_DOWN", "Ingress", "ephemeral"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +42,12 @@ DOUBLE_SUBMIT_WINDOW = 10
 TASK_DEADLINE = 15 * 60
 #: Slack retries a click it thinks we missed; the same action_ts within this long is that retry.
 CLICK_MEMORY = 86_400
+#: The window of ADOPS_RATE_PER_USER and ADOPS_RATE_PER_CHANNEL, in seconds.
+RATE_WINDOW = 60.0
+
+QUEUE_DOWN = "Sorry, the queue isn't answering just now, so nothing was queued. Please try again in a minute."
+CLICK_QUEUE_DOWN = "Sorry, the queue isn't answering just now, so that click changed nothing. Please try again in a minute."
+CHANNEL_REFUSED = "adops isn't enabled in this channel; nothing was changed. Ask an admin to add it to ADOPS_CHANNELS."
 
 
 class Ingress:
@@ -39,6 +55,9 @@ class Ingress:
         self.rt = rt
         self.vendors = vendors
         self.registry = build_registry(vendors.commands)
+        # Private answers to clicks that must not go through the queue (see ``tell``); a few
+        # threads, so a flood of refused clicks can't start a thread each.
+        self._replies = ThreadPoolExecutor(max_workers=4, thread_name_prefix="adops-reply")
 
     # -- slash command --------------------------------------------------------------------------
     def command(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -50,7 +69,8 @@ class Ingress:
         try:
             parsed = self.registry.parse(body.get("text", ""), today=today)
         except UsageError as exc:
-            return ephemeral(render.escape(str(exc)))
+            # The parser's words with what was typed inside: its code spans stay, nothing else is live.
+            return ephemeral(render.sanitize(str(exc)))
         if parsed.spec.admin_only and not settings.is_admin(user_id):
             return ephemeral(
                 f"Only admins can use `/adops {parsed.spec.name}`; nothing was changed. "
@@ -60,7 +80,9 @@ class Ingress:
             return ephemeral(f"`{parsed.name}` is not available yet.")
         outcome = parsed.spec.handler(parsed, Context(self.rt, user_id, channel_id, today))
         if isinstance(outcome, Reply):
-            return ephemeral(outcome.text, outcome.blocks)
+            # A handler's answer, made safe in one place (mentions of valid user ids stay).
+            reply = render.Rendered(render.sanitize(outcome.text, mentions=True), outcome.blocks)
+            return ephemeral(reply.text, reply.blocks)
         return self._enqueue(body, parsed.text, outcome)
 
     def _enqueue(self, body: dict[str, Any], command: str, submit: Submit) -> dict[str, Any]:
@@ -69,53 +91,81 @@ class Ingress:
         if missing:
             name = self.vendors.display(submit.vendor)
             return ephemeral(f"{name} is not configured here: an admin needs to set {missing}.")
+        refusal = self._refusal(submit.vendor, submit.params)
+        if refusal:
+            return ephemeral(render.sanitize(refusal))
         user_id, channel_id = body.get("user_id", ""), body.get("channel_id", "")
         fingerprint = hashlib.sha1(f"{user_id}:{channel_id}:{command}".encode()).hexdigest()
         double_key = f"{rt.store.prefix}recent:{fingerprint}"
-        job, earlier = self._submit(
-            Job(
-                id=new_job_id(), kind=submit.kind, vendor=submit.vendor, command=command, summary=submit.summary,
-                params=submit.params, user_id=user_id, channel_id=channel_id, team_id=body.get("team_id", ""),
-                response_url=body.get("response_url", ""), created_at=0.0, deadline=0.0,
-            ),
-            dedup_key=double_key,
-        )
+        try:
+            job, earlier = self._submit(
+                Job(
+                    id=new_job_id(), kind=submit.kind, vendor=submit.vendor, command=command, summary=submit.summary,
+                    params=submit.params, user_id=user_id, channel_id=channel_id, team_id=body.get("team_id", ""),
+                    response_url=body.get("response_url", ""), created_at=0.0, deadline=0.0,
+                ),
+                dedup_key=double_key,
+            )
+        except RateLimited as exc:
+            return ephemeral(_rate_refusal(exc))
         if earlier is not None:
             return ephemeral(
                 f"You asked for this a moment ago: it is job `{earlier}`. `/adops jobs cancel {earlier}` stops it."
             )
         if job is None:
-            rt.redis.delete(double_key)
-            return ephemeral("Sorry, I couldn't queue that just now (the queue is unreachable). Please try again.")
+            # The job was failed (or will be by the sweeper); let an immediate retry through.
+            _quietly("forget the double-submit key", lambda: rt.redis.delete(double_key))
+            return ephemeral(QUEUE_DOWN)
         return ephemeral(render.queued(job))
+
+    def _refusal(self, vendor: str, params: Mapping[str, Any]) -> str | None:
+        """Why the vendor's settings refuse these params (an integration nobody listed), or None."""
+        try:
+            settings = self.rt.settings.vendor(vendor)
+        except KeyError:
+            return None
+        return settings.refusal(params)
 
     def _submit(self, job: Job, *, dedup_key: str | None = None) -> tuple[Job | None, str | None]:
         """Record a job and enqueue its first step. Returns (the job, None), or (None, the id of
-        the same request made moments ago), or (None, None) if it could not be queued."""
+        the same request made moments ago), or (None, None) if it could not be queued.
+
+        Raises RateLimited (nothing recorded) past ADOPS_RATE_PER_USER/CHANNEL, and a RedisError
+        when Redis does not answer the record itself (nothing recorded either, as far as we know).
+        """
         rt = self.rt
         now = rt.clock()
         deadline = rt.settings.adops_export_deadline if job.kind == "export" else TASK_DEADLINE
         job = job.model_copy(update={"created_at": now, "deadline": now + deadline})
-        job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW)
+        limits = RateLimits(rt.settings.adops_rate_per_user, rt.settings.adops_rate_per_channel, RATE_WINDOW)
+        job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW, limits=limits)
         if earlier is not None:
             return None, earlier
         try:
             rt.dispatch.start(job.kind, job.id)
-        except Exception:
-            # Never show "queued" for a job no worker will see.
-            rt.store.transition(job.id, ["queued"], "failed", error="it could not be queued", finished_at=now)
-            log.exception("enqueue failed for %s", job.id)
+        except Exception as exc:
+            # Never show "queued" for a job no worker will see. If Redis is what failed, this
+            # may fail too (bounded by the ingress timeout); the sweeper then fails it later.
+            log.error("enqueue failed for %s: %s", job.id, type(exc).__name__)
+            _quietly(
+                "fail the job that was not queued",
+                lambda: rt.store.transition(job.id, ["queued"], "failed", error="it could not be queued", finished_at=now),
+            )
             return None, None
         return job, None
 
     # -- buttons --------------------------------------------------------------------------------
     def cancel_click(self, body: dict[str, Any]) -> None:
         action = (body.get("actions") or [{}])[0]
+        user_id, channel_id, _ = _click_context(body)
+        if not self.rt.settings.channel_allowed(channel_id):
+            # A button posted before the channel left the list, or a payload written by hand.
+            self.tell(body.get("response_url", ""), CHANNEL_REFUSED)
+            return
         # A double click sends two payloads with different action_ts but the same outcome; the
         # job's compare-and-set makes the second a no-op. The claim keeps its reply quiet too.
         if not self.rt.store.claim(f"action:{action.get('action_ts', '')}", CLICK_MEMORY):
             return
-        user_id = (body.get("user") or {}).get("id", "")
         reply = steps.cancel_for(self.rt, str(action.get("value", "")), user_id)
         if not reply.startswith("Cancelled") and body.get("response_url"):
             self.rt.dispatch.notice(body["response_url"], reply)
@@ -126,8 +176,14 @@ class Ingress:
         button = self.vendors.button(action.get("action_id", ""))
         user_id, channel_id, ts = _click_context(body)
         response_url = body.get("response_url", "")
-        if button is None or not self.rt.store.claim(f"action:{action.get('action_ts', '')}", CLICK_MEMORY):
-            return  # not ours, or Slack retried the same click
+        if button is None:
+            return  # not ours
+        if not self.rt.settings.channel_allowed(channel_id):
+            self.tell(response_url, CHANNEL_REFUSED)
+            return
+        claim = f"action:{action.get('action_ts', '')}"
+        if not self.rt.store.claim(claim, CLICK_MEMORY):
+            return  # Slack retried the same click
         if button.admin_only and not self.rt.settings.is_admin(user_id):
             if response_url:
                 self.rt.dispatch.notice(response_url, "Only admins (ADOPS_ADMINS) can change this; nothing was changed.")
@@ -137,17 +193,63 @@ class Ingress:
             log.warning("click on %s with a value it did not write; ignored", button.action_id)
             return
         vendor = self.vendors.button_vendor(button.action_id)
-        job, _ = self._submit(
-            Job(
-                id=new_job_id(), kind="task", vendor=vendor, command=f"(button) {button.action_id}",
-                summary=button.summary(value),
-                params={"op": button.op, **button.params(value), "update": {"channel": channel_id, "ts": ts}},
-                user_id=user_id, channel_id=channel_id, team_id=(body.get("team") or {}).get("id", ""),
-                response_url=response_url, created_at=0.0, deadline=0.0,
+        params = {"op": button.op, **button.params(value), "update": {"channel": channel_id, "ts": ts}}
+        refusal = self._refusal(vendor, params)  # a hand-written value may name anything
+        if refusal:
+            self.tell(response_url, refusal)
+            return
+        try:
+            job, _ = self._submit(
+                Job(
+                    id=new_job_id(), kind="task", vendor=vendor, command=f"(button) {button.action_id}",
+                    summary=button.summary(value), params=params, user_id=user_id, channel_id=channel_id,
+                    team_id=(body.get("team") or {}).get("id", ""), response_url=response_url,
+                    created_at=0.0, deadline=0.0,
+                )
             )
-        )
-        if job is None and response_url:
-            self.rt.dispatch.notice(response_url, "Sorry, that click could not be queued; please try again.")
+        except RateLimited as exc:
+            # Refused, not done: the same click may be sent again once a slot is free.
+            self.rt.store.release(claim)
+            self.tell(response_url, _rate_refusal(exc))
+            return
+        if job is None:
+            self.tell(response_url, CLICK_QUEUE_DOWN)
+
+    # -- private answers to clicks ----------------------------------------------------------------
+    def tell(self, response_url: str, text: str) -> None:
+        """Answer a click privately, from this process, straight to its response_url.
+
+        For answers that must not go through the queue: when the queue is what is down, and
+        for refusals (a flood of refused clicks must cost no queue work). Off the request
+        thread, so the ack is not held up by Slack.
+        """
+        if response_url:
+            self._replies.submit(self._post_reply, response_url, text)
+
+    def _post_reply(self, response_url: str, text: str) -> None:
+        message = render.text_message(text)
+        try:
+            self.rt.slack.respond(response_url, message.text, message.blocks, in_channel=False)
+        except Exception as exc:  # best effort: the click itself changed nothing
+            log.warning("private answer to a click not delivered: %s", type(exc).__name__)
+
+
+def _rate_refusal(exc: RateLimited) -> str:
+    who, setting = ("You have", "ADOPS_RATE_PER_USER") if exc.scope == "user" else (
+        "This channel has", "ADOPS_RATE_PER_CHANNEL")
+    window = "minute" if exc.window == 60 else f"{exc.window:g} s"
+    return (
+        f"{who} started {exc.limit} jobs in the last {window}, the most {setting} allows, so nothing was queued. "
+        f"Please try again in {exc.retry_after} s."
+    )
+
+
+def _quietly(what: str, call: Callable[[], object]) -> None:
+    """Clean-up after a failure: its own failure (Redis still down) is logged, never raised."""
+    try:
+        call()
+    except redis.RedisError as exc:
+        log.warning("could not %s: %s", what, type(exc).__name__)
 
 
 def _click_context(body: dict[str, Any]) -> tuple[str, str, str]:

@@ -19,6 +19,7 @@ from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.response import BoltResponse
 
 from bot.app import FormSafeBoltRequest, create_app
+from workers.logs import guard
 from workers.runtime import Runtime
 from workers.vendors.spec import Catalogue
 
@@ -81,6 +82,9 @@ class _Gunicorn(BaseApplication):
 
     def load(self) -> WebApp:
         # Runs in each worker after the fork: Redis connections and threads are the worker's own.
+        # gunicorn logs through its own handlers (a request's traceback among them): mask there too.
+        guard(logging.getLogger("gunicorn.error"))
+        guard(logging.getLogger("gunicorn.access"))
         return self.factory()
 
 

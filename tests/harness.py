@@ -6,6 +6,7 @@ it and is stopped (with its process group) in teardown, also when the test faile
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -110,6 +111,15 @@ def deployment_env(redis_url: str, slack_api_url: str, sandbox: Sandbox, **env: 
     }
 
 
+def _trigger_id() -> str:
+    # Slack gives every request its own trigger_id, so two identical commands are two different
+    # signed bodies; a fixed one would make the second look like a replay of the first.
+    return f"{time.time_ns()}.{next(_triggers)}"
+
+
+_triggers = itertools.count(1)
+
+
 class Requests:
     """Requests as Slack sends them, and looks at the job store and the queue; shared by the
     stack of real processes and the in-process one."""
@@ -132,7 +142,7 @@ class Requests:
         form = {
             "token": "legacy", "team_id": "T0LOCAL", "team_domain": "test", "channel_id": channel,
             "channel_name": "general", "user_id": user, "user_name": user.lower(), "command": "/adops",
-            "text": text, "api_app_id": "A0ADOPS", "response_url": response_url, "trigger_id": "1.2.3",
+            "text": text, "api_app_id": "A0ADOPS", "response_url": response_url, "trigger_id": _trigger_id(),
         }
         return self.signed_post(urlencode(form), **kw)
 
@@ -148,7 +158,7 @@ class Requests:
             "container": {"type": "message", "message_ts": message_ts, "channel_id": channel},
             "message": {"ts": message_ts, "blocks": blocks or []},
             "response_url": response_url,
-            "trigger_id": "1.2.3",
+            "trigger_id": _trigger_id(),
             "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": value,
                          "text": {"type": "plain_text", "text": "x"}, "action_ts": action_ts or f"{time.time():.6f}"}],
         }

@@ -160,6 +160,8 @@ def test_delete_asks_with_a_danger_button_then_deletes_once(
     stack.click("fg_delete", button["value"], user=ADMIN, message_ts=prompt.ts, blocks=prompt.blocks, action_ts="300.2")
     slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if m.ts == prompt.ts and "deleted by <@UADMIN>" in str(m.blocks)), None))
     stack.wait_idle()
+    shown = next(m for m in slack.messages(CHANNEL) if m.ts == prompt.ts)
+    assert "deleted by <@UADMIN>" in str(shown.blocks), "the second click's render says who deleted it too"
     assert vendor.stats().get("24metrics.filter_groups.delete") == 1
     assert GROUP not in {g.id for g in m24.list_filter_groups()}
     assert len(stack.redis.xrange("adops:audit")) == 1

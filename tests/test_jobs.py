@@ -10,7 +10,7 @@ from dramatiq import Message
 
 from bot.clock import is_leader
 from tests.harness import RedisServer
-from workers import steps
+from workers import audit, steps
 from workers.boot import boot, load_settings
 from workers.jobs import Job, JobStore, new_job_id
 from workers.runtime import Runtime
@@ -171,3 +171,115 @@ def test_only_one_clock_leads(client: redis.Redis) -> None:
     assert is_leader(rt, "a") is True  # renews
     client.delete("adops:clock:leader")
     assert is_leader(rt, "b") is True
+
+
+# -- the outbox: finished, unposted jobs ----------------------------------------------------
+
+
+def test_finishing_a_job_puts_it_in_the_outbox_and_only_its_latest_outcome_takes_it_out(store: JobStore) -> None:
+    job = make_job(store, state="waiting")
+    assert job.id not in store.outbox
+    assert store.transition(job.id, ["waiting"], "delivered", result={"url": "https://x/y"})
+    assert job.id in store.outbox and store.overdue(time.time() + 10**6) == [], "left the open index, in one script"
+    # An amended outcome (rev 1) is pending: the publish of rev 0 finishing late must not hide it.
+    assert store.transition(job.id, ["delivered"], outcome_rev=1)
+    assert store.outbox.mark_posted(store.key(job.id), job.id, 0) is False
+    assert job.id in store.outbox and store.get(job.id).outcome_posted is False  # type: ignore[union-attr]
+    assert store.outbox.mark_posted(store.key(job.id), job.id, 1) is True
+    assert job.id not in store.outbox and store.get(job.id).outcome_posted is True  # type: ignore[union-attr]
+    # A later change of a posted job does not put it back.
+    assert store.transition(job.id, ["delivered"], last_error="")
+    assert job.id not in store.outbox
+
+
+def test_a_transition_can_expect_field_values(store: JobStore) -> None:
+    job = make_job(store, state="waiting")
+    assert store.transition(job.id, ["waiting"], expect={"via": ""}, via="channel", message_ts="1.0")
+    assert not store.transition(job.id, ["waiting"], expect={"via": ""}, via="channel", message_ts="2.0")
+    assert store.get(job.id).message_ts == "1.0"  # type: ignore[union-attr]
+
+
+def test_the_sweeper_pages_past_stale_entries_and_cleans_its_indexes(client: redis.Redis) -> None:
+    rt = runtime(client)
+    long_ago = time.time() - 86_400
+    # Entries whose jobs expired (their hashes are gone), more than a page of them, oldest first.
+    client.zadd("adops:jobs:open", {f"JGONE{n:04d}": long_ago + n for n in range(250)})
+    client.zadd("adops:jobs:unposted", {f"JGONE{n:04d}": long_ago + n for n in range(250)})
+    # A job that ended without leaving the open index (as the transition left them before).
+    ended = make_job(rt.store, deadline_in=-3_000, state="waiting")
+    rt.store.transition(ended.id, ["waiting"], "cancelled")
+    client.zadd("adops:jobs:open", {ended.id: long_ago + 500})
+    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    # Finished long ago, never posted (its publish was lost), behind all the stale entries.
+    lost = make_job(rt.store, state="waiting")
+    rt.store.transition(lost.id, ["waiting"], "delivered", result={"url": "https://x/y"})
+    client.zadd("adops:jobs:unposted", {lost.id: time.time() - steps.PUBLISH_GRACE - 5})
+
+    assert steps.sweep(rt) == [overdue.id]
+    sent = [args[0] for name, args in enqueued(rt) if name == "publish"]
+    assert sorted(sent) == sorted([overdue.id, lost.id])
+    assert client.zcard("adops:jobs:open") == 0
+    # Left in the outbox: the two jobs being published now (and the cancelled one, posted next).
+    assert {m.decode() for m in client.zrange("adops:jobs:unposted", 0, -1)} == {overdue.id, lost.id, ended.id}
+    # Re-sent jobs are not due again at once: no second chain of publishes.
+    steps.sweep(rt)
+    assert sorted(args[0] for name, args in enqueued(rt) if name == "publish") == sorted(sent)
+
+
+def test_the_sweeper_does_bounded_work_and_still_gets_through(client: redis.Redis) -> None:
+    rt = runtime(client)
+    long_ago = time.time() - 86_400
+    gone = steps.SWEEP_BUDGET + 300
+    client.zadd("adops:jobs:open", {f"JGONE{n:05d}": long_ago + n for n in range(gone)})
+    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    assert steps.sweep(rt) == []  # a run's budget spent on stale entries, and they are gone
+    assert client.zcard("adops:jobs:open") == 301
+    assert steps.sweep(rt) == [overdue.id]
+    assert client.zcard("adops:jobs:open") == 0
+
+
+def test_an_outcome_still_unposted_after_an_hour_is_counted_not_retried_forever(client: redis.Redis) -> None:
+    rt = runtime(client)
+    job = make_job(rt.store, state="waiting")
+    rt.store.transition(job.id, ["waiting"], "failed", error="x", finished_at=time.time() - steps.PUBLISH_PATIENCE - 60)
+    client.zadd("adops:jobs:unposted", {job.id: time.time() - steps.PUBLISH_GRACE - 5})
+    steps.sweep(rt)
+    assert enqueued(rt) == [] and job.id not in rt.store.outbox
+    assert client.get("adops:stats:undeliverable") == b"1"
+
+
+# -- audit: written once, never lost --------------------------------------------------------
+
+
+class BreaksOnce(redis.Redis):
+    """A connection that drops once, after ``countdown`` more commands went through."""
+
+    countdown: int | None = None
+
+    def execute_command(self, *args, **options):  # type: ignore[no-untyped-def,override]
+        if self.countdown is not None:
+            self.countdown -= 1
+            if self.countdown < 0:
+                self.countdown = None
+                raise redis.ConnectionError("connection reset by peer (test)")
+        return super().execute_command(*args, **options)
+
+
+@pytest.mark.parametrize("after", [0, 1, 2, 3])
+def test_a_jobs_audit_entry_survives_a_redis_error_and_is_written_once(redis_server: RedisServer, redis_db: int,
+                                                                      after: int) -> None:
+    client = BreaksOnce.from_url(redis_server.url(redis_db))
+    client.script_flush()  # the first call loads the script: one more command to break on
+    rt = runtime(client)
+    job = make_job(rt.store)
+    client.countdown = after
+    for _ in range(2):  # the step until it completes (as its retries run it), then a duplicate of it
+        for _attempt in range(3):
+            try:
+                audit.record_for_job(rt, job, what="set monitoring mode", target="g1", before="off", after="on")
+                break
+            except redis.ConnectionError:
+                continue
+    entries = audit.read(client, "adops:")
+    assert len(entries) == 1 and entries[0].who == job.user_id and entries[0].after == "on"
+    client.flushdb()

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
-import pytest
+import logging
+from collections.abc import Iterator
 
+import pytest
+import redis
+
+from tests.harness import RedisServer
 from workers.boot import load_settings as load
 from workers.errors import ConfigError
+from workers.runtime import check_redis
 
 
 def test_defaults_need_nothing() -> None:
@@ -101,3 +107,101 @@ def test_cli_reports_config_errors_in_one_line() -> None:
     env.pop("ADOPS_LINK_TTL")
     result = subprocess.run([sys.executable, "-m", "bot.cli", "web"], env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "REDIS_URL is required" in result.stderr
+
+
+# -- REDIS_URL is a secret ---------------------------------------------------------------------------
+
+
+def test_redis_url_is_a_secret_never_printed() -> None:
+    s = load({"REDIS_URL": "redis://:hunter2-pw@cache.internal:6379/0"})
+    assert not s.embedded and s.redis_url is not None
+    assert s.redis_url.get_secret_value() == "redis://:hunter2-pw@cache.internal:6379/0"
+    assert "hunter2-pw" not in repr(s) and "hunter2-pw" not in str(s)
+    with pytest.raises(ConfigError) as info:
+        load({"REDIS_URL": "cache.internal:6379?password=hunter2-pw"})
+    assert "REDIS_URL" in str(info.value) and "hunter2-pw" not in str(info.value)
+
+
+# -- limits and integrations -------------------------------------------------------------------------
+
+
+def test_rate_limits_default_and_can_be_set() -> None:
+    s = load({})
+    assert (s.adops_rate_per_user, s.adops_rate_per_channel) == (10, 30)
+    s = load({"ADOPS_RATE_PER_USER": "3", "ADOPS_RATE_PER_CHANNEL": "50"})
+    assert (s.adops_rate_per_user, s.adops_rate_per_channel) == (3, 50)
+    for name in ("ADOPS_RATE_PER_USER", "ADOPS_RATE_PER_CHANNEL"):
+        with pytest.raises(ConfigError, match=name):
+            load({name: "0"})
+
+
+def test_integrations_allowed_are_the_default_and_the_listed_ones() -> None:
+    m24 = load({"METRICS24_INTEGRATION_ID": "int-1", "METRICS24_INTEGRATIONS": " int-2, int-3,,int-1"}).vendor("24metrics")
+    assert m24.allowed_integrations == ("int-1", "int-2", "int-3")  # type: ignore[attr-defined]
+    assert m24.refusal({"integration": "int-3"}) is None and m24.refusal({"op": "fg_list"}) is None
+    refusal = m24.refusal({"integration": "int-9"})
+    assert refusal and "`int-9`" in refusal and "`int-1`, `int-2`, `int-3`" in refusal
+    # Text someone typed is repeated only when it looks like an id.
+    assert "<!here>" not in (m24.refusal({"integration": "<!here>"}) or "")
+    nothing = load({}).vendor("24metrics").refusal({"integration": "int-1"})
+    assert nothing and "METRICS24_INTEGRATION_ID" in nothing
+
+
+# -- Redis's own settings, checked at start-up ------------------------------------------------------
+
+
+@pytest.fixture()
+def redis_config(client: redis.Redis) -> Iterator[redis.Redis]:
+    """The private server's client; whatever a test changes in its config is put back."""
+    before = {name: client.config_get(name)[name] for name in ("maxmemory-policy", "appendonly")}
+    yield client
+    for name, value in before.items():
+        client.config_set(name, value)
+
+
+def test_aof_off_is_a_warning(redis_config: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    # The private test server runs with --appendonly no and noeviction.
+    with caplog.at_level(logging.WARNING, logger="workers.runtime"):
+        check_redis(redis_config)
+    assert "AOF off" in caplog.text and "appendonly yes" in caplog.text
+
+
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-ttl", "allkeys-random", "volatile-lfu"])
+def test_an_evicting_policy_refuses_to_start(redis_config: redis.Redis, policy: str) -> None:
+    redis_config.config_set("maxmemory-policy", policy)
+    with pytest.raises(ConfigError) as info:
+        check_redis(redis_config)
+    message = str(info.value)
+    assert policy in message and "noeviction" in message and "\n" not in message
+
+
+def test_without_config_rights_it_says_so_and_goes_on(
+    redis_server: RedisServer, redis_db: int, redis_config: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A managed Redis that forbids CONFIG: an ACL user without it, even under an evicting policy.
+    redis_config.config_set("maxmemory-policy", "allkeys-lru")
+    redis_config.acl_setuser("adops-noconfig", enabled=True, passwords=["+noconfig-pw-1"], keys=["*"],
+                             channels=["*"], commands=["+@all", "-config"])
+    limited = redis.Redis.from_url(redis_server.url(redis_db).replace("://", "://adops-noconfig:noconfig-pw-1@"))
+    try:
+        with caplog.at_level(logging.WARNING, logger="workers.runtime"):
+            check_redis(limited)
+    finally:
+        limited.close()
+        redis_config.acl_deluser("adops-noconfig")
+    assert "did not allow CONFIG GET" in caplog.text and "noconfig-pw-1" not in caplog.text
+
+
+def test_cli_refuses_an_evicting_redis_in_one_line(redis_server: RedisServer, redis_db: int, redis_config: redis.Redis) -> None:
+    import os
+    import subprocess
+    import sys
+
+    redis_config.config_set("maxmemory-policy", "volatile-lru")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ADOPS_", "REDIS_", "SLACK_"))}
+    env["REDIS_URL"] = redis_server.url(redis_db)
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "clock"], env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("adops: configuration error:") and "volatile-lru" in lines[-1]
+    assert "Traceback" not in result.stderr

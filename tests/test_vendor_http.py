@@ -7,11 +7,14 @@ parts (Retry-After, reasons, redaction) are table-driven on hand-built httpx res
 from __future__ import annotations
 
 import base64
+import gzip
 import pickle
 import socket
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -26,7 +29,13 @@ from workers.errors import (
     VendorRejected,
     VendorTransient,
 )
-from workers.vendors.http import VendorHTTP, error_reason, parse_retry_after, raise_for_status
+from workers.vendors.http import (
+    MAX_RESPONSE_BYTES,
+    VendorHTTP,
+    error_reason,
+    parse_retry_after,
+    raise_for_status,
+)
 from workers.vendors.instal.client import EXPORTS_PATH
 from workers.vendors.registry import CATALOGUE
 
@@ -293,3 +302,90 @@ def test_errors_survive_pickling_with_their_attributes(exc: VendorError) -> None
     assert type(copy) is type(exc)
     assert copy.__dict__ == exc.__dict__
     assert str(copy) == exc.user_message
+
+
+# -- the size of an answer -----------------------------------------------------------------------
+
+
+class _BigAnswers:
+    """A loopback HTTP server whose answer is as large as the test says; counts what it sent."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.mode = "endless"
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                outer.answer(self)
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/json")
+        if self.mode == "announced":  # says a terabyte is coming, sends nothing
+            handler.send_header("Content-Length", str(10**12))
+            handler.end_headers()
+            return
+        if self.mode == "gzip":  # 64 KiB on the wire, 32 MiB once decoded
+            body = gzip.compress(b" " * (32 << 20))
+            handler.send_header("Content-Encoding", "gzip")
+            handler.send_header("Content-Length", str(len(body)))
+            handler.end_headers()
+            handler.wfile.write(body)
+            return
+        handler.send_header("Transfer-Encoding", "chunked")
+        handler.end_headers()
+        chunk = b" " * 65536
+        try:
+            while self.sent < (256 << 20):  # a body that, for the client, never ends
+                handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                self.sent += len(chunk)
+        except OSError:
+            return  # the client stopped reading and hung up
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture()
+def big() -> Iterator[_BigAnswers]:
+    server = _BigAnswers()
+    yield server
+    server.stop()
+
+
+def test_the_default_cap_is_16_mib() -> None:
+    assert MAX_RESPONSE_BYTES == 16 * 1024 * 1024
+    with VendorHTTP("Instal", "http://127.0.0.1:9", key_variable="INSTAL_TOKEN") as http:
+        assert http.max_body == MAX_RESPONSE_BYTES
+
+
+@pytest.mark.parametrize("mode", ["endless", "announced", "gzip"])
+def test_an_answer_over_the_cap_is_a_protocol_error_read_no_further(big: _BigAnswers, mode: str) -> None:
+    big.mode = mode
+    cap = 1 << 20
+    with VendorHTTP("Instal", big.url, key_variable="INSTAL_TOKEN", timeout=5, max_body=cap) as http, \
+            pytest.raises(VendorProtocolError) as caught:
+        http.json("GET", "/report")
+    assert "too large" in str(caught.value) and caught.value.status == 200
+    # The client stopped at the cap: the server got to send the cap plus what the sockets buffer,
+    # far from the 256 MiB it had.
+    assert big.sent < 64 << 20
+
+
+def test_an_answer_under_the_cap_is_read_whole(big: _BigAnswers, sandbox: Sandbox, http: VendorHTTP) -> None:
+    with VendorHTTP("Instal", big.url, key_variable="INSTAL_TOKEN", timeout=5, max_body=64 << 20) as roomy:
+        big.mode = "gzip"
+        with pytest.raises(VendorProtocolError, match="could not read"):  # 32 MiB of spaces: not JSON, but read
+            roomy.json("GET", "/report")
+    assert http.json("POST", EXPORTS_PATH, json=BODY)  # an ordinary answer is unaffected

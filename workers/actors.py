@@ -22,9 +22,10 @@ from typing import Any
 import dramatiq
 import redis
 
-from workers import audit, render, steps
+from workers import audit, delivery, render, steps
 from workers.errors import SlackRetryLater
 from workers.runtime import Runtime
+from workers.slack import WORST_CALL_SECONDS
 from workers.vendors.spec import Catalogue
 
 __all__ = ["QUEUE", "Dispatcher", "bind"]
@@ -36,10 +37,12 @@ QUEUE = "adops"
 VENDOR_RETRIES = 8
 #: Anything unexpected (a bug, Redis restarting) gets a couple more chances, then a clear failure.
 OTHER_RETRIES = 2
-#: A step waits on at most one HTTP call; a step running longer than this is stuck.
+#: A step waits on at most one HTTP call (publish: up to four Slack calls, each bounded by
+#: ``slack.WORST_CALL_SECONDS``); a step running longer than this is stuck.
 STEP_TIME_LIMIT_MS = 90_000
+PUBLISH_TIME_LIMIT_MS = int((4 * WORST_CALL_SECONDS + 30) * 1000)
 #: Keep re-sending an outcome Slack keeps rate-limiting for this long after the job ended.
-PUBLISH_PATIENCE = 3_600.0
+PUBLISH_PATIENCE = steps.PUBLISH_PATIENCE
 
 
 def should_retry(retries: int, exc: BaseException) -> bool:
@@ -114,14 +117,20 @@ def task_run(b: Bound, job_id: str) -> None:
         steps.run_task(b.rt, b.vendors, job_id)
 
 
-@actor(**RETRY_POLICY)
+@actor(**{**RETRY_POLICY, "time_limit": PUBLISH_TIME_LIMIT_MS})
 def publish(b: Bound, job_id: str) -> None:
-    job = b.rt.store.get(job_id)
-    if job is not None and job.finished_at and b.rt.clock() - job.finished_at > PUBLISH_PATIENCE:
-        log.error("job %s: giving up on posting its outcome after %.0f s", job_id, PUBLISH_PATIENCE)
+    rt = b.rt
+    job = rt.store.get(job_id)
+    if job is not None and not job.outcome_posted and job.finished_at and rt.clock() - job.finished_at > PUBLISH_PATIENCE:
+        delivery.undeliverable(rt, job_id, f"still not posted {PUBLISH_PATIENCE:.0f} s after the job ended")
         return
-    with b.slack_later("publish", job_id):
-        steps.publish(b.rt, b.vendors, job_id)
+    try:
+        steps.publish(rt, b.vendors, job_id)
+    except SlackRetryLater as exc:
+        # The outbox learns when the next try is due, so the sweeper does not start a second chain.
+        log.info("publish(%r): %s", job_id, exc)
+        rt.store.outbox.touch(job_id, rt.clock() + exc.retry_after)
+        b.actors["publish"].send_with_options(args=(job_id,), delay=int(exc.retry_after * 1000))
 
 
 @actor(**ONCE_MORE)

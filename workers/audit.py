@@ -3,10 +3,15 @@
 Entries go to a Redis stream (the record) and, when ``ADOPS_AUDIT_CHANNEL`` is set, to that
 channel (the place people look). The stream entry is written by whoever makes the change; the
 channel post is a job of its own so a Slack hiccup never undoes or delays the change itself.
+
+A job's entry is written once however often its step runs: one Lua script adds the entry and
+records its id under the job's once-key, only if that key is absent. Nothing can come between
+the claim and the write, so a rerun after any failure neither loses the entry nor adds a second.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import redis
@@ -17,6 +22,19 @@ from workers.runtime import Runtime
 __all__ = ["AuditEntry", "read", "record", "record_and_copy", "record_for_job"]
 
 STREAM_MAXLEN = 100_000
+#: How long a job's once-key (holding its entry's id) is kept.
+ONCE_TTL = 30 * 86_400
+
+# KEYS[1] the once-key, KEYS[2] the stream; ARGV[1] maxlen, ARGV[2] once-key TTL, then the
+# entry's field/value pairs. Returns {entry id, 1} when written now, {entry id, 0} when it was
+# written before.
+_RECORD_ONCE = """
+local written = redis.call('GET', KEYS[1])
+if written then return {written, 0} end
+local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[1], id, 'EX', ARGV[2])
+return {id, 1}
+"""
 
 
 @dataclass(frozen=True)
@@ -28,6 +46,10 @@ class AuditEntry:
     before: str
     after: str
     when: float
+
+
+#: A stream entry id; a once-key written before ids were kept there holds "1".
+_ENTRY_ID = re.compile(r"\d+-\d+")
 
 
 def stream_key(prefix: str) -> str:
@@ -76,7 +98,16 @@ def record_and_copy(rt: Runtime, *, who: str, what: str, target: str, before: st
     return entry
 
 
-def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> None:
-    """The audit entry of a job's change, written once however often the job's step runs."""
-    if rt.store.claim(f"audit:{job.id}", 30 * 86_400):
-        record_and_copy(rt, who=job.user_id, what=what, target=target, before=before, after=after)
+def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> str:
+    """The audit entry of a job's change, written once however often the job's step runs; its id."""
+    fields = {"who": job.user_id, "what": what, "target": target, "before": before, "after": after,
+              "when": repr(rt.clock())}
+    script = rt.redis.register_script(_RECORD_ONCE)
+    raw_id, _ = script(keys=[f"{rt.store.prefix}once:audit:{job.id}", stream_key(rt.store.prefix)],
+                       args=[STREAM_MAXLEN, ONCE_TTL, *(item for pair in fields.items() for item in pair)])
+    entry = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+    # Sent on a rerun too: a failure right after the script would otherwise lose the channel's
+    # copy, and audit_post copies each entry once.
+    if rt.settings.adops_audit_channel and _ENTRY_ID.fullmatch(entry):
+        rt.dispatch.audit_copy(entry)
+    return entry

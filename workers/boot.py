@@ -14,8 +14,9 @@ from slack_sdk import WebClient
 
 from workers import actors
 from workers.jobs import JobStore
+from workers.logs import register_settings
 from workers.runtime import Runtime, make_broker, make_redis
-from workers.settings import Settings, load
+from workers.settings import Settings, VendorSettings, load
 from workers.slack import SlackEgress
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
@@ -34,10 +35,14 @@ def boot(
     *,
     slack_client: WebClient | None = None,
     redis_client: redis.Redis | None = None,
+    ingress: bool = False,
 ) -> Runtime:
     """Build this process's runtime, make its broker Dramatiq's global one (the ``dramatiq``
-    command reads it), and bind every actor to it."""
-    client = redis_client if redis_client is not None else make_redis(settings)
+    command reads it), and bind every actor to it. ``ingress`` is for the processes that answer
+    Slack within its 3 s (web, socket): their Redis calls give up quickly (see ``make_redis``)."""
+    # From here on, no configured secret appears in a log line, whatever logs it.
+    register_settings(settings, *_vendor_settings(settings, vendors))
+    client = redis_client if redis_client is not None else make_redis(settings, ingress=ingress)
     broker = make_broker(settings, client)
     dramatiq.set_broker(broker)
     rt = Runtime(
@@ -50,3 +55,13 @@ def boot(
     )
     actors.bind(rt, vendors)
     return rt
+
+
+def _vendor_settings(settings: Settings, vendors: Catalogue) -> list[VendorSettings]:
+    found = []
+    for spec in vendors.specs:
+        try:
+            found.append(settings.vendor(spec.name))
+        except KeyError:  # settings read for another catalogue: nothing of this vendor to hide
+            continue
+    return found

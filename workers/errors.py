@@ -15,6 +15,7 @@ Exception hierarchy::
     │   └── NotConfigured           a vendor is used whose key is unset
     ├── UsageError                  the text is not a valid command (message + usage)
     ├── Refused                     a task can't do what was asked (ambiguous name, no such record)
+    │   └── RateLimited             a person or channel started too many jobs just now
     ├── VendorError                 a vendor call did not give us what we asked for
     │   ├── VendorRejected          4xx: the request is the person's to fix
     │   ├── VendorAuthError         401: our key is missing, wrong or revoked
@@ -29,11 +30,14 @@ Exception hierarchy::
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AdopsError",
     "CannotPost",
     "ConfigError",
     "NotConfigured",
+    "RateLimited",
     "Refused",
     "SlackError",
     "SlackRetryLater",
@@ -94,6 +98,18 @@ class Refused(AdopsError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.user_message = message
+
+
+class RateLimited(Refused):
+    """A new job was refused: its person (``scope`` "user") or channel made ``limit`` jobs within
+    the last ``window`` seconds; a slot frees in ``retry_after`` seconds. Nothing was written."""
+
+    def __init__(self, scope: str, limit: int, window: float, retry_after: int) -> None:
+        super().__init__(f"{limit} new jobs a {scope} within {window:g} s; try again in {retry_after} s")
+        self.scope, self.limit, self.window, self.retry_after = scope, limit, window, retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.scope, self.limit, self.window, self.retry_after))
 
 
 # -- vendors ------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ the duplicates an at-least-once broker can produce.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,10 @@ from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel, Field
+
+from workers.errors import RateLimited
+from workers.limits import RateLimits
+from workers.outbox import Outbox
 
 __all__ = [
     "ACTIVE",
@@ -85,6 +90,10 @@ class Job(BaseModel):
     last_render: str = ""  # digest of what the progress message shows now
     last_render_at: float = 0.0
     outcome_posted: bool = False
+    outcome_rev: int = 0  # bumped when a finished job's outcome is amended (a cancel that came too late)
+    # A task that changes vendor state: "started" once it passed its last cancel check before a
+    # write, "applied" once a write is in effect; a cancel after that is too late to undo it.
+    write: Literal["", "started", "applied"] = ""
     finished_by: str = ""  # who cancelled
     finished_at: float = 0.0
 
@@ -126,37 +135,75 @@ class Job(BaseModel):
         return cls.model_validate(data)
 
 
-# Sets fields only while the job is in one of the expected states. KEYS[1] job hash;
-# ARGV[1] JSON list of allowed states ([] = any), ARGV[2] JSON object of fields to set.
+# Sets fields only while the job is in one of the expected states (and its ``expect`` fields
+# hold the given values; a missing field reads as ''). A job that ends up in a terminal state
+# leaves the open index and, unless its outcome is posted, enters the outbox: in this script, so
+# no crash can leave a finished job that nothing will post. KEYS[1] job hash, KEYS[2] open
+# index, KEYS[3] outbox; ARGV[1] JSON list of allowed states ([] = any), ARGV[2] JSON object of
+# fields to set, ARGV[3] JSON object of expected fields, ARGV[4] job id, ARGV[5] now.
 # Returns the state found (so callers can tell "already done" from "never existed").
 _TRANSITION = """
+local terminal = {%s}
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return '' end
 local allowed = cjson.decode(ARGV[1])
 local ok = (#allowed == 0)
 for _, s in ipairs(allowed) do if s == state then ok = true end end
 if not ok then return state end
+for k, v in pairs(cjson.decode(ARGV[3])) do
+  if (redis.call('HGET', KEYS[1], k) or '') ~= v then return state end
+end
 local fields = cjson.decode(ARGV[2])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
+if terminal[redis.call('HGET', KEYS[1], 'state')] then
+  redis.call('ZREM', KEYS[2], ARGV[4])
+  if redis.call('HGET', KEYS[1], 'outcome_posted') ~= '1' then
+    redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
+  end
+end
 return 'OK:' .. state
-"""
+""" % ", ".join(f"{state} = true" for state in sorted(TERMINAL))
 
-# Creates a job: hash, TTL, recency indexes, deadline index; with a 5th key, refuses when that
-# key names a job that is still active (returns its id). ARGV: id, created_at, deadline, ttl,
-# user index limit, global index limit, dedup window, key prefix, then field/value pairs.
+# Creates a job: hash, TTL, recency indexes, deadline index. KEYS: 1 job hash, 2 user index,
+# 3 global index, 4 open index, 5 the person's and 6 the channel's recent creations (zsets),
+# 7 (optional) the double-submit key. ARGV: 1 id, 2 created_at, 3 deadline, 4 ttl, 5 user index
+# limit, 6 global index limit, 7 dedup window, 8 key prefix, 9 rate window in seconds (0: no
+# limits), 10 per-person limit, 11 per-channel limit, then field/value pairs.
+# Returns nil when created; {'dup', id} when KEYS[7] names a job that is still active; {'rate',
+# 'user'|'channel', seconds until a slot frees} when a limit is reached. A refusal writes nothing
+# (the limits are checked before anything is set), so it neither counts nor blocks a retry.
 _CREATE = """
 local active = {%s}
-if KEYS[5] then
-  local previous = redis.call('GET', KEYS[5])
+if KEYS[7] then
+  local previous = redis.call('GET', KEYS[7])
   if previous then
     local state = redis.call('HGET', ARGV[8] .. 'job:' .. previous, 'state')
     if state and active[state] then
-      return previous
+      return {'dup', previous}
     end
   end
-  redis.call('SET', KEYS[5], ARGV[1], 'EX', ARGV[7])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+local window = tonumber(ARGV[9])
+if window > 0 then
+  local now = tonumber(ARGV[2])
+  local scopes = {'user', 'channel'}
+  for i = 1, 2 do
+    local key = KEYS[4 + i]
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', '(' .. tostring(now - window))
+    if redis.call('ZCARD', key) >= tonumber(ARGV[9 + i]) then
+      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      return {'rate', scopes[i], tostring(tonumber(oldest[2]) + window - now)}
+    end
+  end
+  for i = 1, 2 do
+    redis.call('ZADD', KEYS[4 + i], ARGV[2], ARGV[1])
+    redis.call('EXPIRE', KEYS[4 + i], math.ceil(window) + 1)
+  end
+end
+if KEYS[7] then
+  redis.call('SET', KEYS[7], ARGV[1], 'EX', ARGV[7])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[5]) - 1)
@@ -185,6 +232,7 @@ class JobStore:
         self.redis = client
         self.prefix = prefix
         self._transition = client.register_script(_TRANSITION)
+        self.outbox = Outbox(client, prefix)
         self._advance_poll = client.register_script(_ADVANCE_POLL)
         self._create = client.register_script(_CREATE)
 
@@ -217,45 +265,73 @@ class JobStore:
             pipe.hgetall(self.key(job_id))
         return [Job.from_redis(raw) for raw in pipe.execute() if raw]
 
-    def overdue(self, now: float, limit: int = 100) -> list[str]:
-        ids = self.redis.zrangebyscore(self._open_index, "-inf", now, start=0, num=limit)
+    def overdue(self, now: float, limit: int = 100, offset: int = 0) -> list[str]:
+        """Open jobs whose deadline is before ``now``, earliest first; ``offset`` pages on."""
+        ids = self.redis.zrangebyscore(self._open_index, "-inf", now, start=offset, num=limit)
         return [i.decode() if isinstance(i, bytes) else i for i in ids]
 
+    def drop_open(self, job_id: str) -> None:
+        """Forget an open-index entry whose job is gone (its hash expired) or has ended."""
+        self.redis.zrem(self._open_index, job_id)
+
     # -- writes -----------------------------------------------------------------------------
-    def create(self, job: Job, *, dedup_key: str | None = None, dedup_window: int = 10) -> tuple[Job, str | None]:
+    def create(
+        self,
+        job: Job,
+        *,
+        dedup_key: str | None = None,
+        dedup_window: int = 10,
+        limits: RateLimits | None = None,
+    ) -> tuple[Job, str | None]:
         """Record a new job in one round trip.
 
         With ``dedup_key``: if that key names a job that is still active, nothing is written and
         that job's id is returned second (a double submit); otherwise the key is set to this job
-        for ``dedup_window`` seconds.
+        for ``dedup_window`` seconds. With ``limits``: if the person or the channel has created
+        that many jobs within the window, nothing is written and :class:`RateLimited` is raised.
+        Both checks run in the same script as the write, so two web processes can't both pass.
         """
         job = job.model_copy(update={"updated_at": job.created_at})
         fields = [item for pair in job.to_redis(sparse=True).items() for item in pair]
-        keys = [self.key(job.id), self._user_index(job.user_id), self._all_index, self._open_index]
+        keys = [
+            self.key(job.id), self._user_index(job.user_id), self._all_index, self._open_index,
+            f"{self.prefix}rate:user:{job.user_id}", f"{self.prefix}rate:channel:{job.channel_id}",
+        ]
         if dedup_key:
             keys.append(dedup_key)
+        rate = limits or RateLimits(0, 0, window=0)
         args = [job.id, repr(job.created_at), repr(job.deadline), JOB_TTL, USER_INDEX_LIMIT, ALL_INDEX_LIMIT,
-                dedup_window, self.prefix, *fields]
-        previous = self._create(keys=keys, args=args)
-        if previous:
-            return job, previous.decode() if isinstance(previous, bytes) else str(previous)
-        return job, None
+                dedup_window, self.prefix, repr(float(rate.window)), rate.per_user, rate.per_channel, *fields]
+        refused = self._create(keys=keys, args=args)
+        if not refused:
+            return job, None
+        kind, *rest = (part.decode() if isinstance(part, bytes) else str(part) for part in refused)
+        if kind == "rate":
+            scope, wait = rest
+            limit = rate.per_user if scope == "user" else rate.per_channel
+            raise RateLimited(scope, limit, rate.window, max(1, math.ceil(float(wait))))
+        return job, rest[0]
 
-    def transition(self, job_id: str, allowed: Iterable[str], to: str | None = None, **fields: Any) -> bool:
-        """Set ``fields`` (and ``state=to``) only if the job is in one of ``allowed`` states.
-
-        ``allowed`` empty means any state. Returns whether the change was made.
+    def transition(
+        self, job_id: str, allowed: Iterable[str], to: str | None = None, *, expect: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Set ``fields`` (and ``state=to``) only if the job is in one of ``allowed`` states and
+        each ``expect`` field has its value. ``allowed`` empty means any state. Returns whether
+        the change was made. A job that ends here enters the outbox in the same script.
         """
         values = {k: _encode(v) for k, v in fields.items()}
         if to is not None:
             values["state"] = to
-        values["updated_at"] = _encode(time.time())
-        found = self._transition(keys=[self.key(job_id)], args=[json.dumps(list(allowed)), json.dumps(values)])
+        now = time.time()
+        values["updated_at"] = _encode(now)
+        wanted = {k: _encode(v) for k, v in (expect or {}).items()}
+        found = self._transition(
+            keys=[self.key(job_id), self._open_index, self.outbox.key],
+            args=[json.dumps(list(allowed)), json.dumps(values), json.dumps(wanted), job_id, repr(now)],
+        )
         found = found.decode() if isinstance(found, bytes) else found
-        changed = found.startswith("OK:")
-        if changed and to in TERMINAL:
-            self.redis.zrem(self._open_index, job_id)
-        return changed
+        return bool(found.startswith("OK:"))
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Bookkeeping that no decision hangs on (render digests, message ts)."""

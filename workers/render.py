@@ -1,20 +1,27 @@
 """What the bot shows in Slack, as pure functions from records to (fallback text, blocks).
 
-Built with slack_sdk's Block Kit models, which check Slack's own limits when serialized; long
-free text is clipped here first so a vendor's chatty error can never make Slack reject the whole
-message with ``invalid_blocks``.
+Every renderer builds its mrkdwn with the helpers re-exported here from :mod:`workers.mrkdwn`
+(``md``, ``escape``, ``code``, ``link``, ``mention``…; its docstring says how values are escaped and
+why). Two more guarantees are kept here:
+
+- Every mrkdwn text object is sent with ``verbatim: true``: Slack then does not turn bare URLs,
+  ``#channel`` names or ``@here`` in a value into links or mentions (our ``<…>`` sequences work).
+- :class:`Rendered` is the only way out, and on construction it passes its ``text`` and every
+  mrkdwn object that is not :class:`Mrkdwn` through :func:`sanitize`: a renderer that forgets to
+  escape shows inert text, never a mention or a link.
+
+Built with slack_sdk's Block Kit models; long text is clipped (never inside an entity or a
+``<…>`` sequence) so a vendor's chatty error cannot make Slack reject the message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
-    Block,
     ButtonElement,
     ConfirmObject,
     ContextBlock,
@@ -23,25 +30,34 @@ from slack_sdk.models.blocks import (
 )
 
 from workers.jobs import Job
+from workers.mrkdwn import (
+    TEXT_LIMIT,
+    Mrkdwn,
+    UnsafeLink,
+    clip,
+    code,
+    code_block,
+    date,
+    ellipsize,
+    escape,
+    fallback,
+    join,
+    link,
+    md,
+    mention,
+    sanitize,
+)
 
 __all__ = [
-    "CANCEL_ACTION",
-    "Rendered",
-    "audit_entry",
-    "ellipsize",
-    "escape",
-    "help_message",
-    "jobs_list",
-    "outcome",
-    "note",
-    "progress",
-    "queued",
-    "section",
-    "text_message",
+    "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "clip", "code", "code_block",
+    "confirm", "date", "ellipsize", "escape", "failure_message", "fallback", "fields", "help_message",
+    "jobs_list", "join", "link", "md", "mention", "note", "outcome", "progress", "queued", "sanitize", "section",
+    "text_message", "with_meta",
 ]
 
 CANCEL_ACTION = "job_cancel"
 SECTION_LIMIT = 3000
+FIELD_LIMIT = 2000
 MAX_BLOCKS = 50
 
 _STATE_LABEL = {
@@ -62,42 +78,64 @@ _STATE_ICON = {
 }
 
 
+# -- blocks -------------------------------------------------------------------------------------
+
+
+def _safe(text: str) -> Mrkdwn:
+    return text if isinstance(text, Mrkdwn) else sanitize(text)
+
+
+def _obj(text: str, limit: int = SECTION_LIMIT) -> MarkdownTextObject:
+    return MarkdownTextObject(text=clip(_safe(text), limit), verbatim=True)
+
+
+def section(text: str, block_id: str | None = None, accessory: ButtonElement | None = None) -> dict[str, Any]:
+    """A mrkdwn section as a dict, clipped to Slack's limit."""
+    return SectionBlock(block_id=block_id, text=_obj(text), accessory=accessory).to_dict()
+
+
+def fields(texts: Sequence[str]) -> dict[str, Any]:
+    """A section of up to ten short mrkdwn fields."""
+    return SectionBlock(fields=[_obj(t, FIELD_LIMIT) for t in texts[:10]]).to_dict()
+
+
+def note(*parts: str, block_id: str | None = None) -> dict[str, Any]:
+    """A one-line context block; the parts are joined with `` · ``."""
+    text = Mrkdwn(" · ".join(_safe(p) for p in parts if p))
+    return ContextBlock(block_id=block_id, elements=[_obj(text)]).to_dict()
+
+
+def confirm(title: str, text: str, yes: str, no: str, style: str) -> ConfirmObject:
+    """A button's confirm dialog; ``title``, ``yes`` and ``no`` are plain text, ``text`` mrkdwn."""
+    return ConfirmObject(
+        title=ellipsize(title, 100), text=_obj(text, 300), confirm=ellipsize(yes, 30), deny=ellipsize(no, 30),
+        style=style,
+    )
+
+
+def _safe_tree(node: Any) -> Any:
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+            return {**node, "text": _safe(node["text"]), "verbatim": True}
+        return {key: _safe_tree(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_safe_tree(item) for item in node]
+    return node
+
+
 @dataclass(frozen=True)
 class Rendered:
-    text: str  # notification / fallback text
+    """A message: ``text`` (notification / fallback) and blocks, both made safe on construction."""
+
+    text: str
     blocks: list[dict[str, Any]]
 
-
-def escape(text: str) -> str:
-    """Slack mrkdwn escaping: only &, < and > are special."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def ellipsize(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", clip(_safe(self.text), TEXT_LIMIT))
+        object.__setattr__(self, "blocks", [_safe_tree(b) for b in self.blocks[:MAX_BLOCKS]])
 
 
-def _section(text: str) -> SectionBlock:
-    return SectionBlock(text=MarkdownTextObject(text=ellipsize(text, SECTION_LIMIT)))
-
-
-def _context(*parts: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=ellipsize(" · ".join(p for p in parts if p), SECTION_LIMIT))])
-
-
-def section(text: str, block_id: str | None = None) -> dict[str, Any]:
-    """A mrkdwn section as a dict, clipped to Slack's limit (for renderers that build lists)."""
-    return SectionBlock(block_id=block_id, text=MarkdownTextObject(text=ellipsize(text, SECTION_LIMIT))).to_dict()
-
-
-def note(text: str, block_id: str | None = None) -> dict[str, Any]:
-    """A one-line context block as a dict."""
-    return ContextBlock(block_id=block_id, elements=[MarkdownTextObject(text=ellipsize(text, SECTION_LIMIT))]).to_dict()
-
-
-def _finish(text: str, blocks: Iterable[Block]) -> Rendered:
-    dicts = [b.to_dict() for b in blocks][:MAX_BLOCKS]
-    return Rendered(text=ellipsize(text, 3000), blocks=dicts)
+# -- the messages ---------------------------------------------------------------------------------
 
 
 def age(seconds: float) -> str:
@@ -109,33 +147,26 @@ def age(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def _when(epoch: float) -> str:
-    # Slack renders <!date^...> in each reader's own time zone; the fallback is UTC.
-    fallback = datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(epoch)}^{{date_short_pretty}} {{time}}|{fallback}>"
-
-
 def _cancel_button(job: Job) -> ButtonElement:
     return ButtonElement(
-        text="Cancel",
-        action_id=CANCEL_ACTION,
-        value=job.id,
-        style="danger",
-        confirm=ConfirmObject(
-            title="Cancel this job?",
-            text=ellipsize(f"Stop {escape(job.summary)} ({job.id})? Nothing more will be posted for it.", 300),
-            confirm="Cancel job",
-            deny="Keep it",
-            style="danger",
+        text="Cancel", action_id=CANCEL_ACTION, value=job.id, style="danger",
+        confirm=confirm(
+            "Cancel this job?",
+            md("Stop {} ({})? Nothing more will be posted for it.", ellipsize(job.summary, 200), job.id),
+            "Cancel job", "Keep it", "danger",
         ),
     )
 
 
-def queued(job: Job) -> str:
-    return (
-        f"Queued as job `{job.id}`: {escape(job.summary)}. Progress will appear in this channel; "
-        f"`/adops jobs cancel {job.id}` stops it."
+def queued(job: Job) -> Mrkdwn:
+    return md(
+        "Queued as job {id}: {summary}. Progress will appear in this channel; {cancel} stops it.",
+        id=code(job.id), summary=job.summary, cancel=code(f"/adops jobs cancel {job.id}"),
     )
+
+
+def _meta(job: Job, *extra: str) -> dict[str, Any]:
+    return note(code(job.id), md("asked by {}", mention(job.user_id)), *extra)
 
 
 def progress(job: Job, now: float, vendor: str) -> Rendered:
@@ -145,95 +176,111 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     if job.kind == "task" and job.state == "requesting":
         label = f"asking {vendor}"
     detail = f" ({job.vendor_state.lower()})" if job.state == "waiting" and job.vendor_state else ""
-    head = f"{_STATE_ICON[job.state]} *{escape(job.summary)}*: {label}{detail}"
+    head = md("{icon} *{summary}*: {label}{detail}", icon=Mrkdwn(_STATE_ICON[job.state]), summary=job.summary,
+              label=label, detail=detail)
     checks = f"checked {job.polls} time{'s' if job.polls != 1 else ''}" if job.polls else ""
-    blocks: list[Block] = [
-        _section(head),
-        _context(f"`{job.id}`", f"asked by <@{job.user_id}>", f"running {age(now - job.created_at)}", checks),
-    ]
+    blocks = [section(head), _meta(job, escape(f"running {age(now - job.created_at)}"), escape(checks))]
     if not job.terminal:
-        blocks.append(ActionsBlock(block_id=f"job:{job.id}", elements=[_cancel_button(job)]))
-    return _finish(f"{job.summary}: {label}", blocks)
+        blocks.append(ActionsBlock(block_id=f"job:{job.id}", elements=[_cancel_button(job)]).to_dict())
+    return Rendered(fallback("{}: {}", job.summary, label), blocks)
+
+
+def _download(url: str) -> Mrkdwn:
+    try:
+        return md("is ready: {}", link(url, "download the file"))
+    except UnsafeLink:
+        # Not a link we would open ourselves; shown as text so the person can judge it.
+        return md("is ready, but the vendor's download link is not an http(s) address: {}", code(ellipsize(url, 300)))
 
 
 def outcome(job: Job) -> Rendered:
     """The message that replaces the progress message when the job ends."""
     took = age((job.finished_at or job.updated_at) - job.created_at)
-    meta = _context(f"`{job.id}`", f"asked by <@{job.user_id}>", f"`/adops {escape(job.command)}`", f"took {took}")
+    meta = _meta(job, code(f"/adops {job.command}"), escape(f"took {took}"))
     if job.state == "delivered":
-        url = job.result.get("url", "")
-        lines = [f"{_STATE_ICON['delivered']} *{escape(job.summary)}* is ready: <{url}|download the file>"]
+        ready = _download(str(job.result.get("url", "")))
+        lines = [md("{} *{}* {}", Mrkdwn(_STATE_ICON["delivered"]), job.summary, ready)]
         if job.result.get("rows") is not None:
-            lines.append(f"{int(job.result['rows']):,} rows")
+            lines.append(md("{:,} rows", int(job.result["rows"])))
         if job.result.get("expires_at"):
-            lines.append(f"link expires {_when(float(job.result['expires_at']))}")
+            lines.append(md("link expires {}", date(float(job.result["expires_at"]))))
         if job.result.get("note"):
-            lines.append(escape(str(job.result["note"])))
-        return _finish(f"{job.summary} is ready: {url}", [_section("\n".join(lines)), meta])
+            lines.append(sanitize(str(job.result["note"])))
+        return Rendered(fallback("{} {}", job.summary, ready), [section(Mrkdwn("\n".join(lines))), meta])
     if job.state == "cancelled":
-        who = f" by <@{job.finished_by}>" if job.finished_by else ""
-        return _finish(
-            f"{job.summary} was cancelled",
-            [_section(f"{_STATE_ICON['cancelled']} *{escape(job.summary)}* was cancelled{who}."), meta],
-        )
-    reason = job.error or "it stopped without a reason"
-    return _finish(
-        f"{job.summary} failed: {reason}",
-        [_section(f"{_STATE_ICON['failed']} *{escape(job.summary)}* failed: {escape(reason)}"), meta],
-    )
+        who = md(" by {}", mention(job.finished_by)) if job.finished_by else ""
+        head = md("{} *{}* was cancelled{}.", Mrkdwn(_STATE_ICON["cancelled"]), job.summary, who)
+        return Rendered(fallback("{} was cancelled", job.summary), [section(head), meta])
+    reason = sanitize(job.error or "it stopped without a reason")
+    head = md("{} *{}* failed: {}", Mrkdwn(_STATE_ICON["failed"]), job.summary, reason)
+    return Rendered(fallback("{} failed: {}", job.summary, reason), [section(head), meta])
 
 
 def with_meta(message: Rendered, job: Job) -> Rendered:
     """A task's result with the line that ties it to its job and the person who asked."""
-    meta = _context(f"`{job.id}`", f"asked by <@{job.user_id}>", f"`/adops {escape(job.command)}`").to_dict()
+    meta = _meta(job, code(f"/adops {job.command}"))
     return Rendered(text=message.text, blocks=[*message.blocks[: MAX_BLOCKS - 1], meta])
 
 
 def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
     if not jobs:
         whose = "Nobody has" if everyone else "You have"
-        return _finish(f"{whose} no recent jobs.", [_section(f"{whose} no recent jobs. Try `/adops help`.")])
+        text = md("{} no recent jobs. Try `/adops help`.", whose)
+        return Rendered(fallback("{} no recent jobs.", whose), [section(text)])
     title = "Recent jobs" if everyone else "Your recent jobs"
     lines = []
     for job in jobs:
-        who = f" · <@{job.user_id}>" if everyone else ""
-        extra = f" · {escape(ellipsize(job.error, 120))}" if job.state == "failed" and job.error else ""
-        lines.append(
-            f"{_STATE_ICON[job.state]} `{job.id}` {escape(job.summary)} · *{job.state}*"
-            f" · {age(now - job.created_at)} ago{who}{extra}"
-        )
-    blocks: list[Block] = [_section(f"*{title}*")]
-    blocks += [_section(chunk) for chunk in _chunks(lines, SECTION_LIMIT)]
-    blocks.append(_context("`/adops jobs cancel &lt;id&gt;` stops one", "`/adops jobs all` shows everyone's"))
-    return _finish(title, blocks)
+        who = md(" · {}", mention(job.user_id)) if everyone else ""
+        extra = md(" · {}", sanitize(ellipsize(job.error, 120))) if job.state == "failed" and job.error else ""
+        lines.append(md(
+            "{} {} {} · *{}* · {} ago{}{}", Mrkdwn(_STATE_ICON[job.state]), code(job.id), job.summary, job.state,
+            age(now - job.created_at), who, extra,
+        ))
+    blocks = [section(md("*{}*", title)), *(section(chunk) for chunk in _chunks(lines, SECTION_LIMIT))]
+    blocks.append(note(md("`/adops jobs cancel &lt;id&gt;` stops one"), md("`/adops jobs all` shows everyone's")))
+    return Rendered(fallback("{}", title), blocks)
 
 
 def help_message(sections: Sequence[str]) -> Rendered:
-    """Help, one section per command (the grammar keeps each under Slack's section limit)."""
-    # The grammar writes placeholders as <range>; in mrkdwn an unescaped <...> is a link.
-    return _finish("adops help", [_section(escape(text)) for text in sections])
+    """Help, one section per command (the grammar keeps each under Slack's section limit).
+
+    Help is ours, written from the command specs: its formatting stays; only the placeholders
+    (``<range>``, which mrkdwn would read as a link) need entities."""
+    trusted = [Mrkdwn(s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")) for s in sections]
+    return Rendered(Mrkdwn("adops help"), [section(s) for s in trusted])
 
 
 def text_message(text: str) -> Rendered:
-    return _finish(text, [_section(text)])
+    """A short notice of ours (a refusal, an answer to a click), as text and one section.
+
+    It arrives as a plain string through the queue, so it is sanitized; mentions of valid user ids
+    stay (callers escape whatever else they put in, as ``steps.cancel_for`` does)."""
+    safe = sanitize(text, mentions=True) or Mrkdwn("(no details)")  # Slack refuses an empty section
+    return Rendered(safe, [section(safe)])
+
+
+def failure_message(reason: str) -> Rendered:
+    """A job's failure told privately to the person who clicked: no mention in it stays live."""
+    safe = sanitize(reason or "it stopped without a reason")
+    return Rendered(safe, [section(safe)])
 
 
 def audit_entry(who: str, what: str, before: str, after: str, when: float) -> Rendered:
-    text = f":memo: <@{who}> {escape(what)}: {escape(before)} → {escape(after)}"
-    return _finish(text, [_section(text), _context(_when(when))])
+    text = md(":memo: {} {}: {} → {}", mention(who), what, before, after)
+    return Rendered(text, [section(text), note(date(when))])
 
 
-def _chunks(lines: Iterable[str], limit: int) -> list[str]:
+def _chunks(lines: Iterable[Mrkdwn], limit: int) -> list[Mrkdwn]:
     """Pack lines into texts of at most ``limit`` characters, splitting only at line ends."""
-    chunks: list[str] = []
+    chunks: list[Mrkdwn] = []
     current = ""
     for line in lines:
-        line = ellipsize(line, limit)
+        line = clip(line, limit)
         if current and len(current) + 1 + len(line) > limit:
-            chunks.append(current)
+            chunks.append(Mrkdwn(current))
             current = line
         else:
             current = f"{current}\n{line}" if current else line
     if current:
-        chunks.append(current)
+        chunks.append(Mrkdwn(current))
     return chunks

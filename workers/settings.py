@@ -60,6 +60,11 @@ class VendorSettings(BaseSettings):
     def configured(self) -> bool:
         return getattr(self, self.key_field) is not None
 
+    def refusal(self, params: Mapping[str, Any]) -> str | None:
+        """Why these settings do not allow a job with ``params`` (say, an integration nobody
+        listed), for the person; None when they do. Checked by the ingress for commands and clicks."""
+        return None
+
 
 class Settings(BaseSettings):
     # Empty strings mean "unset": deployment tools often export VAR= for optional values.
@@ -72,8 +77,9 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: AnyHttpUrl = AnyHttpUrl("https://slack.com/api/")
 
-    # Redis: broker, job store, locks. Unset means the embedded in-process mode.
-    redis_url: str | None = None
+    # Redis: broker, job store, locks. Unset means the embedded in-process mode. A secret: the
+    # URL may carry a password (redis://:pw@host), so it is never printed.
+    redis_url: SecretStr | None = None
 
     # Who may do what, and where.
     adops_admins: CommaList = ()
@@ -98,6 +104,11 @@ class Settings(BaseSettings):
     adops_broker_maintenance_chance: int = Field(default=1_000, ge=1, le=1_000_000)
     adops_worker_threads: int = Field(default=8, ge=1, le=256)
 
+    # New jobs a minute, per person and per channel (clicks that start a job count too): a
+    # stuck key or a script can't flood the vendors or the queue.
+    adops_rate_per_user: int = Field(default=10, ge=1, le=10_000)
+    adops_rate_per_channel: int = Field(default=30, ge=1, le=100_000)
+
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -116,10 +127,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _redis_scheme(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
-        return value or None
+        return value if value is not None and value.get_secret_value() else None
 
     # -- derived views --------------------------------------------------------------------
 

@@ -3,11 +3,16 @@
 Three outcomes matter to a step: it worked; Slack asks us to come back later (429, a blip), in
 which case the step re-enqueues itself with that delay instead of sleeping in a worker thread;
 or the target cannot take the message (not a member of a private channel, a DM, a spent
-``response_url``), in which case the caller falls back to another route.
+``response_url``, a progress message someone deleted or Slack no longer lets us edit), in which
+case the caller falls back to another route.
+
+How long one call can take at worst (:data:`WORST_CALL_SECONDS`: every try timing out, plus the
+SDK's pauses between tries) is stated here, because the per-job message lock must outlive it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +33,19 @@ log = logging.getLogger(__name__)
 UNPOSTABLE = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "cannot_dm_bot", "user_not_found"}
 )
+#: And, for an edit, "this message can't be edited any more": deleted, too old, or (Slack's
+#: answer for some edits of old messages) blocks it no longer accepts there. A new post can.
+UNEDITABLE = UNPOSTABLE | {"message_not_found", "cant_update_message", "edit_window_closed", "invalid_blocks"}
+#: Answers meaning nothing was done and retrying soon may work.
+LATER = frozenset({"ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"})
+
+#: Seconds one HTTP try may take, and how many more tries the SDK makes on a dropped connection
+#: or a 5xx (the two retry handlers share one count).
+CALL_TIMEOUT = 15
+CALL_RETRIES = 2
+#: The longest one Web API call can take: every try timing out, plus the SDK's backoff between
+#: tries (0.5 s doubling, with up to 1 s of jitter each).
+WORST_CALL_SECONDS = CALL_TIMEOUT * (CALL_RETRIES + 1) + 5
 
 
 class SlackEgress:
@@ -36,10 +54,13 @@ class SlackEgress:
         self.client = client or WebClient(
             token=token,
             base_url=str(settings.slack_api_url),
-            timeout=15,
+            timeout=CALL_TIMEOUT,
             # Short, bounded retries for connection drops and 5xx; 429 is handled by re-enqueueing
             # the step with Slack's Retry-After, so no worker thread sleeps through a rate limit.
-            retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2), ServerErrorRetryHandler(max_retry_count=2)],
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=CALL_RETRIES),
+                ServerErrorRetryHandler(max_retry_count=CALL_RETRIES),
+            ],
         )
 
     # -- Web API ----------------------------------------------------------------------------
@@ -50,13 +71,37 @@ class SlackEgress:
         return str(response["ts"])
 
     def update(self, channel: str, ts: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
-        self._call("chat_update", channel=channel, ts=ts, text=text, blocks=list(blocks))
+        """Edit a message; CannotPost when it is gone or can no longer be edited."""
+        self._call("chat_update", cannot=UNEDITABLE, channel=channel, ts=ts, text=text, blocks=list(blocks))
 
-    def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]]) -> str:
-        # Posting to a user id lands in the app's DM with them (needs only chat:write).
-        return self.post(user_id, text, blocks)
+    def delete(self, channel: str, ts: str) -> None:
+        """Delete one of the bot's own messages (an obsolete progress message)."""
+        self._call("chat_delete", cannot=UNEDITABLE, channel=channel, ts=ts)
 
-    def _call(self, method: str, **kwargs: Any) -> Any:
+    def find(self, channel: str, needle: str, *, oldest: float, exclude: str = "") -> str | None:
+        """The ts of the bot's newest message in ``channel`` since ``oldest`` that shows ``needle``
+        (a job id), or None: none there, or the history is not ours to read (a channel the bot
+        only posts to, a missing ``*:history`` scope), in which case nobody can tell."""
+        try:
+            response = self._call("conversations_history", channel=channel, oldest=f"{oldest:.6f}", limit=100)
+        except SlackError as exc:
+            if isinstance(exc, SlackRetryLater):
+                raise
+            log.info("cannot look for %s in %s: %s", needle, channel, exc.error)
+            return None
+        for message in response.get("messages") or []:
+            ts = str(message.get("ts", ""))
+            if ts != exclude and message.get("bot_id") and needle in json.dumps(message.get("blocks") or []):
+                return ts
+        return None
+
+    def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]]) -> tuple[str, str]:
+        """A message in the app's DM with ``user_id`` (needs only chat:write): its channel and ts,
+        so that it can be edited later."""
+        response = self._call("chat_postMessage", channel=user_id, text=text, blocks=list(blocks), unfurl_links=False)
+        return str(response["channel"]), str(response["ts"])
+
+    def _call(self, method: str, *, cannot: frozenset[str] = UNPOSTABLE, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
         except SlackApiError as exc:
@@ -64,9 +109,9 @@ class SlackEgress:
             error = str(response.get("error", "unknown_error")) if response is not None else "unknown_error"
             if response is not None and response.status_code == 429:
                 raise SlackRetryLater(_retry_after(response.headers), error) from None
-            if error in UNPOSTABLE:
+            if error in cannot:
                 raise CannotPost(error) from None
-            if error in ("ratelimited", "service_unavailable", "internal_error", "fatal_error", "request_timeout"):
+            if error in LATER:
                 raise SlackRetryLater(5.0, error) from None
             log.error("slack %s failed: %s", method, error)
             raise SlackError(error) from None
@@ -87,7 +132,7 @@ class SlackEgress:
     ) -> None:
         """Post through a command's response_url (5 uses in 30 minutes; cannot be edited later)."""
         try:
-            response = WebhookClient(response_url, timeout=15).send(
+            response = WebhookClient(response_url, timeout=CALL_TIMEOUT).send(
                 text=text,
                 blocks=list(blocks),
                 response_type="in_channel" if in_channel else "ephemeral",

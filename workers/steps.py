@@ -1,9 +1,11 @@
 """The export state machine's steps, each safe to run twice.
 
 ``request`` creates the vendor export once and stores its id; ``poll`` looks once and either
-re-enqueues itself with a delay or moves the job on; ``publish`` puts the outcome where the
-person will see it. None of them waits on a vendor longer than one HTTP call, so a worker thread
-is busy for milliseconds per step however long the export takes.
+re-enqueues itself with a delay or moves the job on; ``run_task`` does a one-shot job's work;
+``publish`` puts the outcome where the person will see it; ``sweep`` finds what no step is left
+to finish. None of them waits on a vendor longer than one HTTP call, so a worker thread is busy
+for milliseconds per step however long the export takes. Where messages go, and how a late
+progress edit is kept from hiding the outcome, is :mod:`workers.delivery`.
 
 Steps raise :class:`StepRetry` for transient trouble (Dramatiq's ``Retries`` middleware, as
 declared on the actors, decides how often) and :class:`SlackRetryLater` when Slack asks us to
@@ -13,33 +15,41 @@ step enqueues goes through ``rt.dispatch``; what it knows of vendors comes from 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dramatiq.errors import Retry
 
-from workers import audit, render
+from workers import audit, delivery, render
 from workers.boards import Board
-from workers.errors import CannotPost, ConfigError, Refused, SlackRetryLater, VendorError, VendorTransient
+from workers.delivery import refresh_progress
+from workers.errors import ConfigError, Refused, VendorError, VendorTransient
 from workers.jobs import ACTIVE, Job
 from workers.runtime import Runtime
 from workers.schedule import next_poll_delay
+from workers.vendors.exports import Recovers, request_may_have_landed
 from workers.vendors.spec import Catalogue
 
-__all__ = ["StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "sweep"]
+__all__ = [
+    "StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "run_task", "sweep",
+]
 
 log = logging.getLogger(__name__)
 
-#: Slack keeps a response_url usable this long (and for five posts).
-RESPONSE_URL_TTL = 30 * 60
-RESPONSE_URL_USES = 5
-#: Posts through a response_url kept back for the outcome (and one retry of it).
-RESPONSE_URL_RESERVE = 2
 #: How late past its deadline the sweeper lets a job be before failing it.
 SWEEP_GRACE = 60.0
+#: How long a finished job may wait for a publish try before the sweeper sends another (longer
+#: than Dramatiq's longest backoff, so a live chain of retries is not doubled).
+PUBLISH_GRACE = 120.0
+#: Keep trying to post an outcome this long after the job ended, then count it undeliverable.
+PUBLISH_PATIENCE = 3_600.0
+#: The sweeper reads its indexes a page at a time, and at most this many entries a run.
+SWEEP_PAGE = 100
+SWEEP_BUDGET = 2_000
+#: How long the record of a vendor create attempt is kept (longer than any job's deadline).
+CREATE_MARK_TTL = 2 * 86_400
+
 
 class StepRetry(Retry):
     """Transient trouble: the step runs again later (``delay`` in ms, or Dramatiq's backoff)."""
@@ -55,7 +65,7 @@ def request(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
     if not job.export_id:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return  # cancelled (or failed) since it was queued: ask the vendor for nothing
-        export_id = _vendor(rt, job, lambda: rt.client(job.vendor).create(job.params))
+        export_id = _vendor(rt, job, lambda: _create_once(rt, vendors, job))
         if export_id is _FAILED:
             return
         if not rt.store.transition(
@@ -75,6 +85,43 @@ def request(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         # Also reached by a redelivered request whose first run died after storing the id and
         # before this send; a duplicate poll collapses on ``poll_seq``.
         rt.dispatch.poll(job_id, job.poll_seq, delay=next_poll_delay(job.polls, job.requested_at or job.created_at, rt.clock()))
+
+
+def _create_once(rt: Runtime, vendors: Catalogue, job: Job) -> str:
+    """Create the vendor export, unless an earlier try of this job may already have.
+
+    A try is noted before the call. Finding the note means an earlier try's request may have
+    reached the vendor (it timed out, its connection broke, or its worker died before storing
+    the id): an adapter with ``recover`` looks for that export, or raises a VendorError when it
+    cannot tell (then the job fails with what to check); one without creates again.
+    """
+    adapter = rt.client(job.vendor)
+    mark = f"{rt.store.prefix}create:{job.id}"
+    earlier = rt.redis.get(mark)
+    now = rt.clock()
+    if earlier is not None and isinstance(adapter, Recovers):
+        found = adapter.recover(job.params, since=job.created_at)
+        if found:
+            log.info("job %s: found the export an earlier try created (%s)", job.id, found)
+            return str(found)
+        # A request that timed out may still be under way at the vendor: give it a timeout's
+        # length more to appear before asking again.
+        settle = float(earlier) + 2 * rt.settings.adops_vendor_timeout - now
+        if settle > 0:
+            raise VendorTransient(
+                vendors.display(job.vendor), "Checking whether the export asked for earlier was made.",
+                retry_after=settle,
+            )
+    rt.redis.set(mark, repr(now), ex=CREATE_MARK_TTL)
+    try:
+        return str(adapter.create(job.params))
+    except VendorTransient as exc:
+        if not request_may_have_landed(exc):  # surely made nothing: forget this try
+            if earlier is None:
+                rt.redis.delete(mark)
+            else:
+                rt.redis.set(mark, earlier, ex=CREATE_MARK_TTL)
+        raise
 
 
 def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
@@ -125,54 +172,101 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
 
 
 def run_task(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
-    """A one-shot job: one vendor read or change, its result stored, then published."""
+    """A one-shot job: one vendor read or change, its result stored, then published.
+
+    A state-changing task checks right before each vendor write that the job was not cancelled
+    (and records ``write``); a cancel that came after a write is answered with an amended
+    outcome, "cancelled too late: already applied", never a plain "cancelled".
+    """
     job = rt.store.get(job_id)
-    if job is None or job.terminal:
+    if job is None:
         return
     task = vendors.task(job.params["op"])
-    if task.slow:
-        refresh_progress(rt, vendors, job)  # quick tasks just post their result
-    if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
-        return
+    if job.terminal:
+        if not _may_have_written(job):
+            return
+        # Cancelled after a try passed its last check before writing, and that try died: run
+        # again to learn what it changed; the task's check refuses any new write.
+    else:
+        if task.slow:
+            refresh_progress(rt, vendors, job)  # quick tasks just post their result
+        if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
+            return
     result = _vendor(rt, job, lambda: task.run(rt, job))
     if result is _FAILED:
         return
     if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
         rt.dispatch.publish(job_id)
+        return
+    fresh = rt.store.get(job_id)
+    # Amended once (``result`` still empty); the bumped rev keeps the plain "cancelled", if its
+    # publish is still running, from being marked as the outcome shown.
+    if (fresh is not None and _may_have_written(fresh) and fresh.write == "applied"
+            and rt.store.transition(job_id, ["cancelled"], expect={"result": ""}, result=result,
+                                    outcome_posted=False, outcome_rev=fresh.outcome_rev + 1)):
+        log.info("job %s was cancelled after its change was applied; saying so", job_id)
+        rt.dispatch.publish(job_id)
+
+
+def _may_have_written(job: Job) -> bool:
+    return job.state == "cancelled" and job.write != "" and not job.result
+
+
+def _late_cancel(job: Job) -> bool:
+    return job.state == "cancelled" and job.write == "applied" and bool(job.result)
 
 
 def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
-    """Put a finished job's outcome in front of the person, once."""
-    with rt.redis.lock(f"{rt.store.prefix}lock:msg:{job_id}", timeout=30, blocking_timeout=10):
+    """Put a finished job's outcome in front of the person, once; and again over a progress
+    edit that landed after it (see :mod:`workers.delivery`)."""
+    rt.store.outbox.touch(job_id, rt.clock())
+    with delivery.message_lock(rt, job_id, outcome=True):
         job = rt.store.get(job_id)
-        if job is None or not job.terminal or job.outcome_posted:
+        if job is None or not job.terminal:
             return
-        update = job.params.get("update")
-        if update and job.state == "delivered":
-            # A button's job: its result replaces the message the button sat on, unless a newer
-            # render of that message (a later click whose job finished first) is shown already.
-            version = job.result.get("board_version")
-            board = Board(rt.redis, rt.store.prefix, update["channel"], update["ts"])
-            if version is None or board.show_if_newest(int(version)):
-                message = _outcome(vendors, job)
-                rt.slack.update(update["channel"], update["ts"], message.text, message.blocks)
-            else:
-                log.info("job %s: a newer render of its message is shown already", job_id)
-        elif update:
-            # A button's job that failed or was cancelled: tell the one who clicked, privately,
-            # and leave the shared message as it was.
-            if job.response_url and job.state == "failed":
-                rt.slack.respond(job.response_url, job.error, render.text_message(job.error).blocks, in_channel=False)
+        if job.outcome_posted:
+            if delivery.take_repaint(rt, job_id) and not job.params.get("update"):
+                delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
+            return
+        if _post_outcome(rt, vendors, job):
+            rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
+        delivery.watch_inflight(rt, job_id)
+
+
+def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
+    """Show the outcome; False when no route could take it."""
+    update = job.params.get("update")
+    if update and (job.state == "delivered" or _late_cancel(job)):
+        # A button's job: its result replaces the message the button sat on, unless a newer
+        # render of that message (a later click whose job finished first) is shown already.
+        version = job.result.get("board_version")
+        board = Board(rt.redis, rt.store.prefix, update["channel"], update["ts"])
+        if version is None or board.show_if_newest(int(version)):
+            return delivery.replace_clicked(rt, job, update["channel"], update["ts"], _outcome(vendors, job))
         else:
-            _deliver(rt, job, _outcome(vendors, job, meta=True))
-        rt.store.update(job_id, outcome_posted=True)
+            log.info("job %s: a newer render of its message is shown already", job.id)
+    elif update:
+        # A button's job that failed or was cancelled: tell the one who clicked, privately,
+        # and leave the shared message as it was.
+        if job.response_url and job.state == "failed":
+            notice = render.failure_message(job.error)
+            rt.slack.respond(job.response_url, notice.text, notice.blocks, in_channel=False)
+    else:
+        return delivery.deliver(rt, job, _outcome(vendors, job, meta=True))
+    return True
 
 
 def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
     """What a finished job shows: a task's own rendering of its result (with the line naming
     the job, when it is a message of its own), or the export outcome."""
-    if job.kind == "task" and job.state == "delivered":
+    if job.kind == "task" and (job.state == "delivered" or _late_cancel(job)):
         message = vendors.task(job.params["op"]).render(job)
+        if _late_cancel(job):
+            who = render.md(" by {}", render.mention(job.finished_by)) if job.finished_by else ""
+            line = render.md(":warning: *Cancelled{} too late: already applied.* The change below was made "
+                             "before the cancel arrived; undo it with a new command if it is not wanted.", who)
+            message = render.Rendered(text=render.fallback("Cancelled too late, already applied: {}", message.text),
+                                      blocks=[render.section(line), *message.blocks[: render.MAX_BLOCKS - 2]])
         return render.with_meta(message, job) if meta else message
     return render.outcome(job)
 
@@ -195,7 +289,7 @@ def cancel_for(rt: Runtime, job_id: str, user_id: str) -> str:
     if job is None:
         return f"There is no job `{job_id}` (jobs are kept 30 days). `/adops jobs` lists yours."
     if job.user_id != user_id and not rt.settings.is_admin(user_id):
-        return f"Only <@{job.user_id}> or an admin can cancel `{job_id}`."
+        return f"Only {render.mention(job.user_id)} or an admin can cancel `{job_id}`."
     if job.terminal:
         return f"`{job_id}` has already ended ({job.state}); nothing to cancel."
     before = job.state
@@ -204,103 +298,57 @@ def cancel_for(rt: Runtime, job_id: str, user_id: str) -> str:
         return f"`{job_id}` ended ({fresh.state if fresh else 'gone'}) before it could be cancelled."
     audit.record_and_copy(rt, who=user_id, what="cancelled job", target=job_id, before=before, after="cancelled")
     rt.dispatch.publish(job_id)
-    return f"Cancelled `{job_id}` ({job.summary})."
+    fresh = rt.store.get(job_id)
+    if fresh is not None and fresh.write:
+        return (f"Cancelled `{job_id}` ({render.escape(job.summary)}), but it had already started changing things "
+                "at the vendor; its message will say whether the change was applied.")
+    return f"Cancelled `{job_id}` ({render.escape(job.summary)})."
 
 
-def sweep(rt: Runtime) -> list[str]:
-    """Fail jobs whose deadline passed with no step left to notice (a lost message)."""
-    failed = []
-    for job_id in rt.store.overdue(rt.clock() - SWEEP_GRACE):
-        job = rt.store.get(job_id)
-        if job is None:
-            continue
-        if job.state in ACTIVE and fail(
-            rt, job_id, "it did not finish before its deadline; nothing more will be posted for it."
-        ):
-            failed.append(job_id)
-        elif job.terminal:
-            rt.store.transition(job_id, [job.state])  # drops it from the open index
+def sweep(rt: Runtime, now: float | None = None) -> list[str]:
+    """Fail jobs whose deadline passed with no step left to notice (a lost message), send
+    ``publish`` again for finished jobs whose outcome nobody is trying to post, and clean both
+    indexes of entries whose job is gone. Pages through everything due, up to a budget a run;
+    entries it leaves are skipped by offset, so stale ones never blind it. Returns the failed."""
+    now = rt.clock() if now is None else now
+    failed: list[str] = []
+    late = now - SWEEP_GRACE
+    for job_id, job in _pages(rt, lambda n, at: rt.store.overdue(late, n, at), f"{rt.store.prefix}jobs:open", late):
+        if job is not None and job.state in ACTIVE:
+            if fail(rt, job_id, "it did not finish before its deadline; nothing more will be posted for it."):
+                failed.append(job_id)
+            continue  # failed now, or ended meanwhile: the transition took it out of the index
+        rt.store.drop_open(job_id)  # its hash expired, or it ended: nothing to watch
+    stale = now - PUBLISH_GRACE
+    for job_id, job in _pages(rt, lambda n, at: rt.store.outbox.due(stale, n, at), rt.store.outbox.key, stale):
+        if job is None or job.outcome_posted or not job.terminal:
+            rt.store.outbox.drop(job_id)
+        elif now - (job.finished_at or job.updated_at) > PUBLISH_PATIENCE:
+            delivery.undeliverable(rt, job_id, f"not posted within {PUBLISH_PATIENCE:.0f} s of its end")
+        else:
+            log.warning("job %s ended unposted and nothing is posting it: publishing it again", job_id)
+            rt.store.outbox.touch(job_id, now)
+            rt.dispatch.publish(job_id)
     return failed
 
 
-# -- progress message -----------------------------------------------------------------------
-
-
-def refresh_progress(rt: Runtime, vendors: Catalogue, job: Job, *, force: bool = False) -> None:
-    """Post or edit the in-channel progress message; best effort, throttled.
-
-    A failure here never holds the export back: the outcome is what must arrive, and
-    ``publish`` guarantees that one.
-    """
-    if job.params.get("update"):
-        return  # a button's job changes its own message when done; no progress message
-    now = rt.clock()
-    message = render.progress(job, now, vendors.display(job.vendor))
-    digest = f"{job.state}:{_digest(message)}"
-    if job.last_render == digest:
-        return
-    state_changed = job.last_render.split(":", 1)[0] != job.state
-    if not force and not state_changed and now - job.last_render_at < rt.settings.adops_progress_interval:
-        return
-    try:
-        with rt.redis.lock(f"{rt.store.prefix}lock:msg:{job.id}", timeout=30, blocking_timeout=2):
-            fresh = rt.store.get(job.id)
-            if fresh is None or fresh.terminal or fresh.outcome_posted:
-                return  # the outcome is (being) posted; never paint progress over it
-            if not fresh.via:
-                _first_post(rt, fresh, message)
-            elif fresh.via in ("channel", "dm"):
-                rt.slack.update(fresh.message_channel, fresh.message_ts, message.text, message.blocks)
-            elif not state_changed or fresh.response_url_uses >= RESPONSE_URL_USES - RESPONSE_URL_RESERVE:
-                return  # a response_url post can't be edited; spend its few uses on real changes
-            else:
-                rt.slack.respond(fresh.response_url, message.text, message.blocks, replace_original=True)
-                rt.store.incr(job.id, "response_url_uses")
-            rt.store.update(job.id, last_render=digest, last_render_at=now)
-    except (SlackRetryLater, CannotPost) as exc:
-        log.info("progress for %s not shown now: %s", job.id, exc)
-    except Exception as exc:  # a lock timeout or a Slack refusal must not fail the export
-        log.warning("progress for %s not shown: %s", job.id, type(exc).__name__)
-
-
-def _first_post(rt: Runtime, job: Job, message: render.Rendered) -> None:
-    try:
-        ts = rt.slack.post(job.channel_id, message.text, message.blocks)
-        rt.store.update(job.id, via="channel", message_channel=job.channel_id, message_ts=ts)
-        return
-    except CannotPost as exc:
-        log.info("job %s: cannot post in %s (%s); using the response_url", job.id, job.channel_id, exc.error)
-    if job.response_url:
-        rt.slack.respond(job.response_url, message.text, message.blocks)
-        rt.store.update(job.id, via="response_url", response_url_uses=1)
-
-
-def _deliver(rt: Runtime, job: Job, message: render.Rendered) -> None:
-    """The outcome, by the best route still open: edit the progress message, the
-    response_url, a fresh channel post, and finally a DM to the person who asked."""
-    now = rt.clock()
-    if job.via in ("channel", "dm") and job.message_ts:
-        try:
-            rt.slack.update(job.message_channel, job.message_ts, message.text, message.blocks)
+def _pages(rt: Runtime, read: Callable[[int, int], list[str]], key: str, cutoff: float,
+           ) -> Iterator[tuple[str, Job | None]]:
+    """(id, job or None) for every entry ``read(limit, offset)`` gives from index ``key`` (scores
+    up to ``cutoff``), a page at a time. Entries a page's handling leaves in that range are
+    stepped over by offset, so each page makes progress however many stale entries stay."""
+    offset, budget = 0, SWEEP_BUDGET
+    while budget > 0:
+        ids = read(min(SWEEP_PAGE, budget), offset)
+        if not ids:
             return
-        except CannotPost as exc:  # message deleted, channel archived: fall through
-            log.info("job %s: progress message gone (%s)", job.id, exc.error)
-    if job.via != "response_url":
-        try:
-            ts = rt.slack.post(job.channel_id, message.text, message.blocks)
-            rt.store.update(job.id, via="channel", message_channel=job.channel_id, message_ts=ts)
-            return
-        except CannotPost:
-            pass
-    url_alive = now - job.created_at < RESPONSE_URL_TTL and job.response_url_uses < RESPONSE_URL_USES
-    if job.response_url and url_alive:
-        try:
-            rt.slack.respond(job.response_url, message.text, message.blocks, replace_original=job.via == "response_url")
-            rt.store.incr(job.id, "response_url_uses")
-            return
-        except CannotPost as exc:
-            log.info("job %s: response_url refused (%s); sending a DM", job.id, exc)
-    rt.slack.dm(job.user_id, message.text, message.blocks)
+        budget -= len(ids)
+        for job_id in ids:
+            yield job_id, rt.store.get(job_id)
+        pipe = rt.redis.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.zscore(key, job_id)
+        offset += sum(1 for score in pipe.execute() if score is not None and score <= cutoff)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -329,11 +377,6 @@ def _retry(rt: Runtime, job: Job, exc: VendorTransient) -> StepRetry:
 
 def _reason(exc: Exception) -> str:
     return getattr(exc, "user_message", None) or str(exc)
-
-
-def _digest(message: render.Rendered) -> str:
-    # The running time changes every refresh; the throttle, not the digest, paces those.
-    return hashlib.sha1(json.dumps(message.blocks, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def retry_exhausted_reason(job: Job | None, vendors: Catalogue) -> str:

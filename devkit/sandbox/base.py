@@ -3,7 +3,7 @@
 A vendor's emulator (its ``sandbox`` module, listed by the vendor registry) subclasses
 :class:`VendorApp`, lists its routes, and keeps its own state behind its own lock. The sandbox
 does the rest: WSGI and HTTP, routing, counting, and the generic faults (``status``,
-``timeout``, ``malformed``); a fault a route declares reaches the handler as ``request.fault``.
+``timeout``, ``malformed``, ``drop``); a fault a route declares reaches the handler as ``request.fault``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class SandboxConfig:
 
 @dataclass(frozen=True)
 class Fault:
-    kind: str  # "status", "timeout", "malformed", or one a route declares ("failed")
+    kind: str  # "status", "timeout", "malformed", "drop", or one a route declares ("failed")
     status: int | None = None
     retry_after: float | None = None
     delay: float | None = None  # hold the response this long first

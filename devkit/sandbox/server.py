@@ -16,10 +16,17 @@ Faults are queued per (vendor, op) and consumed first in, first out, one per req
   mounted the hold ends at the client's read timeout with ``httpx.ReadTimeout`` if that is
   shorter, as a socket client would time out;
 - ``malformed``: answer 200 with a body that is not JSON;
+- ``drop``: close the connection without an answer (after ``delay``, if given) and without the
+  vendor seeing the request (mounted: ``httpx.RemoteProtocolError``), as a reset on the way in does;
 - anything a route declares (say ``failed``) is handed to the vendor's handler.
 
 ``stop()`` drops every answer held at that moment: over HTTP the connection closes unanswered,
 mounted the client gets ``httpx.RemoteProtocolError``. Mounted use goes on working after it.
+
+:attr:`Sandbox.observer`, when set, is told of every vendor request twice (an :class:`Exchange`):
+as it arrives, with the fault it drew, and once it is answered or withheld. A fault suite uses it
+to tell which request (and so which job, and which client) a fault hit, and to act while an
+answer is held.
 """
 
 from __future__ import annotations
@@ -27,7 +34,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -39,13 +47,31 @@ from devkit.sandbox.httpd import WSGIServer
 from devkit.sandbox.mount import MountedTransport
 from devkit.sandbox.wsgi import READ_TIMEOUT_KEY, DropConnection, ReadTimeoutElapsed, request_from_environ, to_wsgi
 
-__all__ = ["GENERIC_FAULTS", "Sandbox"]
+__all__ = ["GENERIC_FAULTS", "Exchange", "Sandbox"]
 
 log = logging.getLogger(__name__)
 
-GENERIC_FAULTS = frozenset({"status", "timeout", "malformed"})
+GENERIC_FAULTS = frozenset({"status", "timeout", "malformed", "drop"})
 DEFAULT_TIMEOUT_DELAY = 30.0
 MALFORMED_BODY = b'{"state": "SUCCESS", "result": "http://'
+
+
+@dataclass
+class Exchange:
+    """One vendor request as the sandbox handles it, for :attr:`Sandbox.observer`.
+
+    The observer sees it first as it arrives (``answered`` False: the fault it drew is known,
+    a held answer is about to be held), then once more when it is over: ``response`` is what
+    was sent, or None when the answer was withheld (``drop``, a held answer dropped by ``stop``,
+    a mounted client's read timeout).
+    """
+
+    vendor: str
+    op: str
+    request: Request
+    fault: Fault | None
+    response: Response | None = None
+    answered: bool = False
 
 
 class Sandbox:
@@ -88,6 +114,9 @@ class Sandbox:
         self._release = threading.Event()
         self._server: WSGIServer | None = None
         self._thread: threading.Thread | None = None
+        #: Told of every vendor request as it arrives and once it is over; see :class:`Exchange`.
+        #: Runs in the request's thread: keep it quick; its exceptions are logged, not answered.
+        self.observer: Callable[[Exchange], None] | None = None
 
     # -- reaching it ------------------------------------------------------------------------
 
@@ -182,8 +211,13 @@ class Sandbox:
         retry_after: float | None = None,
         status: int | None = None,
         delay: float | None = None,
+        no_retry_after: bool = False,
     ) -> None:
-        """Make the next ``count`` requests to ``vendor.op`` fail as ``kind`` (after any queued before)."""
+        """Make the next ``count`` requests to ``vendor.op`` fail as ``kind`` (after any queued before).
+
+        A 429 carries ``Retry-After`` (1 s unless ``retry_after`` says otherwise); ``no_retry_after``
+        sends it bare, as a proxy or gateway in front of a vendor may.
+        """
         known = {r.op: r for app, r in self._routes if app.name == vendor}
         self._app(vendor)
         if op not in known:
@@ -198,7 +232,9 @@ class Sandbox:
         for name, value in (("retry_after", retry_after), ("delay", delay)):
             if value is not None and not value >= 0:
                 raise ValueError(f"{name} must be >= 0")
-        if kind == "status" and status == 429 and retry_after is None:
+        if no_retry_after and retry_after is not None:
+            raise ValueError("no_retry_after and retry_after contradict each other")
+        if kind == "status" and status == 429 and retry_after is None and not no_retry_after:
             retry_after = 1.0
         if kind == "timeout" and delay is None:
             delay = DEFAULT_TIMEOUT_DELAY
@@ -261,10 +297,35 @@ class Sandbox:
             self._counts[f"{app.name}.{route.op}"] += 1
             queue = self._faults.get((app.name, route.op))
             fault = queue.popleft() if queue else None
+        if self.observer is None:
+            return self._answer(app, route, request, fault, read_timeout)
+        exchange = Exchange(app.name, route.op, request, fault)
+        self._observe(exchange)
+        try:
+            exchange.response = self._answer(app, route, request, fault, read_timeout)
+            return exchange.response
+        finally:
+            exchange.answered = True
+            self._observe(exchange)
+
+    def _observe(self, exchange: Exchange) -> None:
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(exchange)
+        except Exception:
+            log.exception("sandbox observer failed on %s.%s", exchange.vendor, exchange.op)
+
+    def _answer(
+        self, app: VendorApp, route: Route, request: Request, fault: Fault | None, read_timeout: float | None
+    ) -> Response:
         if fault is not None:
             log.debug("sandbox fault %s on %s.%s", fault, app.name, route.op)
             if fault.delay:
                 self._hold(fault.delay, read_timeout)
+            if fault.kind == "drop":
+                raise DropConnection
             if fault.kind == "status":
                 assert fault.status is not None
                 response = app.error(fault.status, f"{HTTPStatus(fault.status).phrase} (sandbox fault).")

@@ -20,6 +20,8 @@ __all__ = [
     "Event",
     "EventKind",
     "File",
+    "Held",
+    "Hold",
     "Message",
     "Recorder",
     "ResponseType",
@@ -124,3 +126,25 @@ class ApiError(Exception):
 
 def short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class Held:
+    """A Web API call whose answer :meth:`LocalSlack.hold_next` held back, already applied."""
+
+    method: str
+    params: dict[str, Any]
+    port: int  # the listener it came in on: which client (see ``listen_also``) is waiting
+    ok: bool
+    at: float  # time.time() when the hold began
+    seconds: float
+
+
+@dataclass
+class Hold:
+    """A hold :meth:`LocalSlack.hold_next` arranged: which calls, for how long, how many more."""
+
+    method: str
+    seconds: float
+    when: Callable[[dict[str, Any]], bool] | None
+    remaining: int

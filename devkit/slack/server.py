@@ -5,6 +5,11 @@ It composes the parts, each in its own module, around one shared
 (``files``), ``response_url`` (``response_url``) and Socket Mode (``socket_mode``, on a port
 of its own). This module holds the lifecycle, the HTTP routing, the subscribers, and what tests
 use to inspect and wait on the state.
+
+For fault suites: :meth:`LocalSlack.listen_also` serves the same workspace on one more port (give
+each client process its own, and a held call tells which process is waiting),
+:meth:`LocalSlack.hold_next` applies a call but holds its answer (a slow network, a client killed
+mid-call), and :meth:`LocalSlack.delete_as_user` removes a message as a person in the channel would.
 """
 
 from __future__ import annotations
@@ -14,15 +19,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from devkit.slack.files import FileUploads
-from devkit.slack.model import ApiError, Call, Event, File, Message
-from devkit.slack.response_url import ResponseUrls, parse_body
+from devkit.slack.http import make_handler
+from devkit.slack.model import Call, Event, File, Held, Hold, Message
+from devkit.slack.response_url import ResponseUrls
 from devkit.slack.socket_mode import SocketMode
-from devkit.slack.webapi import WebApi, bearer, decode_params
+from devkit.slack.webapi import WebApi
 from devkit.slack.workspace import Workspace
 
 __all__ = ["LocalSlack"]
@@ -54,6 +59,9 @@ class LocalSlack:
         self._lock = self._workspace.lock
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._extra: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+        self._holds: list[Hold] = []
+        self._held: list[Held] = []
         self._subscribers: list[Callable[[Event], None]] = []
         # self._record is looked up once here, so a subclass overriding it sees every call
         self._socket = SocketMode(host=host, lock=self._lock, record=self._record)
@@ -83,7 +91,7 @@ class LocalSlack:
         if self._server is not None:
             return self
         self._socket.start()
-        server = ThreadingHTTPServer((self._host, self._port), _make_handler(self))
+        server = ThreadingHTTPServer((self._host, self._port), make_handler(self))
         server.daemon_threads = True
         self._server = server
         # a short poll interval keeps stop() (and so each test's teardown) quick
@@ -93,9 +101,34 @@ class LocalSlack:
         self._thread.start()
         return self
 
+    def listen_also(self) -> str:
+        """Serve the same workspace on one more loopback port and return that port's ``api_url``.
+
+        Give each client process its own: a :class:`Held` call's ``port`` then says which one is
+        waiting. Stopped with the server.
+        """
+        if self._server is None:
+            raise RuntimeError("LocalSlack is not started")
+        server = ThreadingHTTPServer((self._host, 0), make_handler(self))
+        server.daemon_threads = True
+        thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="localslack-extra", daemon=True
+        )
+        thread.start()
+        with self._lock:
+            self._extra.append((server, thread))
+        host, port = server.socket.getsockname()[:2]
+        return f"http://{host}:{port}/api/"
+
     def stop(self) -> None:
         server, thread = self._server, self._thread
         self._server = self._thread = None
+        with self._lock:
+            extra, self._extra = self._extra, []
+        for other, other_thread in extra:
+            other.shutdown()
+            other.server_close()
+            other_thread.join(timeout=5)
         self._socket.stop()
         if server is not None:
             server.shutdown()
@@ -158,6 +191,58 @@ class LocalSlack:
             retry_after = 1
         self._api.fail_next(method, error, count=count, retry_after=retry_after, status=status)
 
+    def hold_next(
+        self,
+        method: str,
+        seconds: float,
+        *,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+        count: int = 1,
+    ) -> None:
+        """Apply the next ``count`` calls of ``method`` (those whose params satisfy ``when``) at
+        once, but answer them only ``seconds`` later: the message is posted or edited while the
+        client still waits, as when Slack's answer is slow or the client dies mid-call.
+        :meth:`held` lists them as they begin."""
+        if seconds < 0 or count < 1:
+            raise ValueError("hold_next needs seconds >= 0 and count >= 1")
+        with self._lock:
+            self._holds.append(Hold(method, float(seconds), when, count))
+
+    def held(self) -> list[Held]:
+        """Calls whose answer was held (see :meth:`hold_next`), oldest first."""
+        with self._lock:
+            return list(self._held)
+
+    def delete_as_user(
+        self, channel: str, ts: str, *, user: str = "UPERSON", only_if: Callable[[Message], bool] | None = None
+    ) -> Message | None:
+        """Delete a message as a person in the channel would (not a bot call: nothing is added to
+        the call log); subscribers see ``deleted``. ``only_if`` is checked under the lock, so a
+        message the bot edits at that moment is judged as it is. Returns what was deleted."""
+        with self._lock:
+            message = self._workspace.message(channel, ts)
+            if message is None or message.ephemeral or (only_if is not None and not only_if(message)):
+                return None
+            self._workspace.remove(message)
+            events = self._workspace.stamp([("deleted", message)])
+        logger.debug("LocalSlack: %s deleted %s/%s", user, channel, ts)
+        self._emit(events)
+        return message
+
+    def _hold_answer(self, method: str, params: dict[str, Any], ok: bool, port: int) -> None:
+        """Called by the handler once a call is applied and before it is answered."""
+        with self._lock:
+            hold = next(
+                (h for h in self._holds if h.method == method and (h.when is None or h.when(params))), None
+            )
+            if hold is None:
+                return
+            hold.remaining -= 1
+            if hold.remaining <= 0:
+                self._holds.remove(hold)
+            self._held.append(Held(method, params, port, ok, time.time(), hold.seconds))
+        time.sleep(hold.seconds)
+
     def restrict_channel(self, channel: str, error: str = "not_in_channel") -> None:
         """Refuse posts and file shares to ``channel`` with ``error`` (a private channel or DM
         the bot is not in answers ``not_in_channel``; an unknown one ``channel_not_found``)."""
@@ -182,9 +267,11 @@ class LocalSlack:
                 self._subscribers.remove(callback)
 
     def reset(self) -> None:
-        """Forget messages, files, calls, users, injected faults, restrictions and minted URLs.
-        Subscribers stay, and so do the server and its Socket Mode connections."""
+        """Forget messages, files, calls, users, injected faults and holds, restrictions and minted
+        URLs. Subscribers stay, and so do the servers and their Socket Mode connections."""
         with self._lock:
+            self._holds.clear()
+            self._held.clear()
             self._workspace.clear()
             self._api.reset()
             self._files.reset()
@@ -293,75 +380,3 @@ class LocalSlack:
                     callback(event)
                 except Exception:
                     logger.exception("LocalSlack subscriber failed on %s", event.kind)
-
-
-def _make_handler(slack: LocalSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "LocalSlack/1.0"
-        disable_nagle_algorithm = True  # answers are written in parts; don't wait on delayed ACKs
-
-        def do_POST(self) -> None:
-            self._dispatch()
-
-        def do_GET(self) -> None:
-            self._dispatch()
-
-        def _dispatch(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
-            segments = [s for s in parts.path.split("/") if s]
-            try:
-                if len(segments) == 2 and segments[0] == "api":
-                    self._api(segments[1], raw, parts.query)
-                elif len(segments) == 3 and segments[:2] == ["upload", "v1"] and self.command == "POST":
-                    status, text = slack._files.upload(segments[2], raw)
-                    self._send(status, text.encode(), "text/plain; charset=utf-8")
-                elif len(segments) == 3 and segments[0] == "actions" and self.command == "POST":
-                    self._response_url(segments[2], raw)
-                elif len(segments) >= 2 and segments[0] == "files" and self.command == "GET":
-                    status, data = slack._files.download(segments[1], bearer(self.headers.get("Authorization")))
-                    self._send(status, data, "application/octet-stream")
-                else:
-                    self._send(404, b"not found", "text/plain; charset=utf-8")
-            except Exception:  # a bug in the fake must show up in the client, not hang it
-                logger.exception("LocalSlack failed on %s %s", self.command, parts.path)
-                self._send(500, b'{"ok": false, "error": "fatal_error"}', "application/json; charset=utf-8")
-
-        def _api(self, method: str, raw: bytes, query: str) -> None:
-            token = bearer(self.headers.get("Authorization"))
-            try:
-                params = decode_params(raw, self.headers.get("Content-Type", ""), query)
-            except ApiError as e:
-                self._json(200, {}, {"ok": False, "error": e.error})
-                return
-            token = token or (params.get("token") if isinstance(params.get("token"), str) else None)
-            status, headers, body, events = slack._api.handle(method, params, token)
-            slack._emit(events)
-            self._json(status, headers, body)
-
-        def _response_url(self, token: str, raw: bytes) -> None:
-            params = parse_body(raw)
-            if params is None:
-                self._send(400, b"invalid_payload", "text/plain; charset=utf-8")
-                return
-            status, text, events = slack._response_urls.handle(token, params)
-            slack._emit(events)
-            self._send(status, text.encode(), "text/plain; charset=utf-8")
-
-        def _json(self, status: int, headers: dict[str, str], body: dict[str, Any]) -> None:
-            self._send(status, json.dumps(body).encode(), "application/json; charset=utf-8", headers)
-
-        def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            logger.debug("LocalSlack %s", format % args)
-
-    return Handler

@@ -110,6 +110,7 @@ class WebApi:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.delete": self._chat_delete,
             "chat.getPermalink": self._chat_get_permalink,
+            "conversations.history": self._conversations_history,
             "conversations.info": self._conversations_info,
             "conversations.open": self._conversations_open,
             "users.info": self._users_info,
@@ -261,6 +262,20 @@ class WebApi:
         if message.thread_ts:
             link += f"?thread_ts={message.thread_ts}&cid={channel}"
         return {"channel": channel, "permalink": link}
+
+    def _conversations_history(self, params: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
+        """A channel's messages, newest first, after ``oldest``: as Slack, only where the bot is a
+        member (a channel the bot may only post to answers ``not_in_channel``)."""
+        channel = params.get("channel")
+        if not isinstance(channel, str) or channel[:1] not in ("C", "G", "D"):
+            raise ApiError("channel_not_found")
+        if channel in self._ws.restricted:
+            raise ApiError("not_in_channel")
+        oldest = float(params.get("oldest") or 0)
+        limit = max(1, min(int(params.get("limit") or 100), 999))
+        found = [m for m in self._ws.messages.get(channel, {}).values() if not m.ephemeral and float(m.ts) > oldest]
+        found.sort(key=lambda m: float(m.ts), reverse=True)
+        return {"messages": [self._message_json(m) for m in found[:limit]], "has_more": len(found) > limit}
 
     def _conversations_info(self, params: dict[str, Any], changes: list[Change]) -> dict[str, Any]:
         channel = params.get("channel")

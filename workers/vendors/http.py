@@ -33,6 +33,7 @@ from workers.errors import (
 )
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "SECRET_HEADERS",
     "is_secret_header",
     "VendorHTTP",
@@ -57,6 +58,9 @@ def is_secret_header(name: str) -> bool:
 
 
 RETRY_AFTER_MAX = 3600.0
+#: The most of a vendor's answer we hold in memory (decoded). Our calls answer in JSON pages of
+#: at most a few MB; a bigger body is a vendor fault (or a decompression bomb), not data.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 REASON_MAX = 200
 USER_AGENT = "adops/0.1"
 
@@ -278,11 +282,13 @@ class VendorHTTP:
         key_variable: str,
         timeout: float = 20.0,
         transport: httpx.BaseTransport | None = None,
+        max_body: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self.vendor = vendor
         self.base_url = base_url
         self.key_variable = key_variable
         self.timeout = timeout
+        self.max_body = max_body
         self._client = httpx.Client(
             base_url=base_url,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
@@ -299,7 +305,9 @@ class VendorHTTP:
         """Send one request; return a 2xx response (body read) or raise a VendorError."""
         started = time.monotonic()
         try:
-            response = self._client.request(method, path, **kwargs)
+            # Streamed, so a body over ``max_body`` is refused without holding more than that.
+            with self._client.stream(method, path, **kwargs) as streamed:
+                response = self._read_capped(streamed)
         except httpx.TimeoutException as exc:
             if isinstance(exc, httpx.ConnectTimeout):
                 message = f"Could not connect to {self.vendor} within {self.timeout:g} s."
@@ -323,6 +331,34 @@ class VendorHTTP:
         )
         raise_for_status(response, self.vendor, self.key_variable)
         return response
+
+    def _read_capped(self, streamed: httpx.Response) -> httpx.Response:
+        """The streamed answer read into memory, or VendorProtocolError past ``max_body`` bytes."""
+        declared = streamed.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            raise self._too_big(streamed, f"{int(declared):,} bytes announced")
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in streamed.iter_bytes():  # decoded: the cap holds for a compressed body too
+            size += len(chunk)
+            if size > self.max_body:
+                raise self._too_big(streamed, f"more than {self.max_body:,} bytes")
+            chunks.append(chunk)
+        # The body as read, decoded; the encoding headers described the bytes on the wire.
+        headers = [(k, v) for k, v in streamed.headers.multi_items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=b"".join(chunks), request=streamed.request,
+            extensions=streamed.extensions,
+        )
+
+    def _too_big(self, streamed: httpx.Response, what: str) -> VendorProtocolError:
+        log.warning("%s answered %s with %s; not read", self.vendor, streamed.status_code, what)
+        return VendorProtocolError(
+            self.vendor,
+            f"{self.vendor} sent an answer too large to read ({what}; we read at most {self.max_body:,}).",
+            status=streamed.status_code,
+        )
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Like :meth:`request`, and decode the body as JSON or raise VendorProtocolError."""

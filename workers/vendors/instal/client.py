@@ -5,6 +5,12 @@ the task answers ``{"state": "SUCCESS"|"PENDING", "result": <url>|null}``. The s
 Django + Celery, so the other Celery states (``STARTED``, ``RETRY``, ``FAILURE``, ``REVOKED``)
 can appear too and are mapped here. The retrieve path's prefix is inferred (see NOTES.md), so
 each path is one constant.
+
+Instal has no idempotency key and no list of exports, so a create is never sent twice: when a
+create may have reached Instal without our hearing the answer (a read timeout, a connection
+broken after the request went out, a worker that died mid-call), the job fails with what to
+check instead of risking a second export. A create that surely reached nothing (no connection,
+a 429 or 503 answer) is retried as usual.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ from urllib.parse import urljoin
 import httpx
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from workers.errors import VendorExportFailed, VendorProtocolError, VendorRejected
-from workers.vendors.exports import ExportStatus
+from workers.errors import VendorError, VendorExportFailed, VendorProtocolError, VendorRejected, VendorTransient
+from workers.vendors.exports import ExportStatus, request_may_have_landed
 from workers.vendors.http import VendorHTTP, short_reason
 
 __all__ = [
@@ -180,8 +186,28 @@ class InstalClient:
         return f"InstalClient({self.base_url!r})"
 
     def create(self, params: dict[str, Any]) -> str:
-        payload = self._http.json("POST", EXPORTS_PATH, json=export_body(params))
-        return task_id_from_answer(payload, secrets=self._secrets)
+        body = export_body(params)
+        try:
+            payload = self._http.json("POST", EXPORTS_PATH, json=body)
+            return task_id_from_answer(payload, secrets=self._secrets)
+        except VendorTransient as exc:
+            if request_may_have_landed(exc):
+                raise self._maybe_started(body) from exc
+            raise
+
+    def recover(self, params: dict[str, Any], *, since: float) -> str | None:
+        """An earlier create of this job may have reached Instal: Instal cannot be asked, so fail."""
+        raise self._maybe_started(export_body(params))
+
+    def _maybe_started(self, body: dict[str, Any]) -> VendorError:
+        span = f"{body['start_date']}..{body['stop_date']}"
+        return VendorError(
+            VENDOR,
+            f"{VENDOR} may have started this export ({span}) but its answer never reached us, and "
+            f"{VENDOR} offers no way to look it up, so it was not asked again (that could make a second "
+            f"export). Look for an advertiser report export of {span} in Instal's dashboard; if there is "
+            "none, run the command again.",
+        )
 
     def check(self, export_id: str) -> ExportStatus:
         if not _TASK_ID.fullmatch(export_id):

@@ -51,7 +51,8 @@ from workers.vendors.metrics24.models import (
     unwrap,
     user_error,
 )
-from workers.vendors.metrics24.paging import numbered_pages, read_page
+from workers.vendors.metrics24.paging import CursorPage, cursor_page, numbered_pages
+from workers.vendors.metrics24.recovery import RECENT_EXPORTS, created_since
 
 __all__ = ["Metrics24Client"]
 
@@ -243,6 +244,12 @@ class Metrics24Client:
             raise protocol_error("the export status", "COMPLETED without an artifact name")
         return status_of(export, self.export_url(export.artifact_name), secrets=self._secrets)
 
+    def recover(self, params: dict[str, Any], *, since: float) -> str | None:
+        """The export an earlier, unanswered create for ``params`` made since ``since``, if listed."""
+        kind, query = export_query(params)
+        integration = self._integration(params.get("integration"))
+        return created_since(self.list_exports(page_size=RECENT_EXPORTS), kind, integration, query, since)
+
     def list_exports(self, *, page_size: int = 20) -> list[Export]:
         """The most recent exports (one page)."""
         size = min(max(1, page_size), PAGE_SIZE_MAX)
@@ -295,6 +302,28 @@ class Metrics24Client:
 
     # -- reports ------------------------------------------------------------------------------
 
+    def _report_query(self, table: str, params: dict[str, Any]) -> dict[str, str]:
+        if table not in TABLE_PATHS:
+            raise ValueError(f"no 24Metrics report table {table!r}")
+        return report_query(params, self._integration(params.get("integration") or params.get("integration_id")))
+
+    def report_page(
+        self,
+        table: Literal["click", "conversion", "impression"],
+        params: dict[str, Any],
+        *,
+        after: str | None = None,
+        page_size: int = PAGE_SIZE_MAX,
+    ) -> CursorPage:
+        """One page of a report table, newest first: the first, or the one after cursor ``after`` (a
+        page's ``next_cursor``); storing that cursor lets a long walk resume where it stopped."""
+        query = self._report_query(table, params)
+        size = min(max(1, page_size), PAGE_SIZE_MAX)
+        return cursor_page(
+            self._http, TABLE_PATHS[table], query, after=after, size=size, retries=self.page_retries,
+            what=f"the {table} report",
+        )
+
     def report_rows(
         self,
         table: Literal["click", "conversion", "impression"],
@@ -303,46 +332,30 @@ class Metrics24Client:
         max_rows: int,
         page_size: int = PAGE_SIZE_MAX,
     ) -> ReportPage:
-        """Rows of a report table, newest first, following cursors until ``max_rows`` or the end.
-
-        ``params``: ``start_date``, ``end_date`` and any vendor filter, passed as given;
-        ``integration`` (or ``integration_id``) defaults to the client's.
-        """
-        if table not in TABLE_PATHS:
-            raise ValueError(f"no 24Metrics report table {table!r}")
+        """Rows of a report table, newest first, following cursors until ``max_rows`` or the end (all
+        in memory: long walks read :meth:`report_page` by page). ``params``: ``start_date``,
+        ``end_date``, vendor filters; ``integration`` (or ``integration_id``) defaults to the client's."""
+        self._report_query(table, params)  # refuse a bad table or params before any call
         if max_rows < 1:
             raise ValueError("max_rows must be >= 1")
-        query = report_query(params, self._integration(params.get("integration") or params.get("integration_id")))
         size = min(max(1, page_size), PAGE_SIZE_MAX)
         rows: list[dict[str, Any]] = []
         pages = 0
         total: int | None = None
         after: str | None = None
         seen: set[str] = set()
-        what = f"the {table} report"
         while True:
-            page_query = {**query, "page[size]": min(size, max_rows - len(rows))}
-            if after is not None:
-                page_query["page[after]"] = after
-            table_body = unwrap(read_page(self._http, TABLE_PATHS[table], page_query, retries=self.page_retries), what)
-            if not isinstance(table_body, dict) or not isinstance(table_body.get("data"), list):
-                raise protocol_error(what, "no data list")
+            page = self.report_page(table, params, after=after, page_size=min(size, max_rows - len(rows)))
             pages += 1
-            if isinstance(table_body.get("count"), int):
-                total = table_body["count"]
-            items = [item for item in table_body["data"] if isinstance(item, dict)]
-            rows.extend(items)
-            info = table_body.get("pageInfo") if isinstance(table_body.get("pageInfo"), dict) else {}
-            more = bool(info.get("hasNextPage")) and bool(items)
-            if len(rows) >= max_rows:
-                return ReportPage(rows[:max_rows], complete=not more and len(rows) <= max_rows, pages=pages, total=total)
-            if not more:
-                return ReportPage(rows, complete=True, pages=pages, total=total)
-            cursor = info.get("endCursor")
-            if not isinstance(cursor, str) or not cursor or cursor in seen:
-                raise protocol_error(what, "a next page without a new cursor")
-            seen.add(cursor)
-            after = cursor
+            total = page.total if page.total is not None else total
+            rows.extend(page.items)
+            if len(rows) >= max_rows or page.next_cursor is None:
+                complete = page.next_cursor is None and len(rows) <= max_rows
+                return ReportPage(rows[:max_rows], complete=complete, pages=pages, total=total)
+            if page.next_cursor in seen:
+                raise protocol_error(f"the {table} report", "a next page without a new cursor")
+            seen.add(page.next_cursor)
+            after = page.next_cursor
 
     def _lookup(self, path: str, key: str, value: str, params: dict[str, Any], what: str) -> dict[str, Any] | None:
         if not value or not str(value).strip():

@@ -17,7 +17,10 @@ __all__ = ["COMMANDS"]
 VENDOR = "24metrics"
 
 INTEGRATION = Option(
-    "integration", "text", "24Metrics integration id; `METRICS24_INTEGRATION_ID` when unset.", metavar="<id>"
+    "integration",
+    "text",
+    "24Metrics integration id: `METRICS24_INTEGRATION_ID` when unset, else one listed in `METRICS24_INTEGRATIONS`.",
+    metavar="<id>",
 )
 GROUP = Positional(
     "group", "word", "A filter group's id, its name (quote names with spaces) or a unique part of it.", metavar="group"

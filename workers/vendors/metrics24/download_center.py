@@ -6,7 +6,7 @@ from typing import Any
 
 from workers import audit
 from workers.jobs import Job
-from workers.render import Rendered, escape, section
+from workers.render import Mrkdwn, Rendered, code, md, mention, section
 from workers.runtime import Runtime
 from workers.tasks import Task
 from workers.vendors.metrics24.access import client
@@ -37,18 +37,18 @@ def list_exports(rt: Runtime, job: Job) -> dict[str, Any]:
 def exports_message(result: dict[str, Any]) -> Rendered:
     exports = result["exports"]
     if not exports:
-        text = "No recent 24Metrics exports. `/adops export 24metrics clicks yesterday` makes one."
-        return Rendered(text=text, blocks=[section(text)])
-    lines = ["*Recent 24Metrics exports*"]
+        text = Mrkdwn("No recent 24Metrics exports. `/adops export 24metrics clicks yesterday` makes one.")
+        return Rendered(text, [section(text)])
+    lines = [Mrkdwn("*Recent 24Metrics exports*")]
     for e in exports:
-        rows = f" · {e['rows']:,} rows" if e.get("rows") is not None else ""
-        why = f" · {escape(e['error'][:120])}" if e.get("error") else ""
-        lines.append(
-            f"{STATE_ICON.get(e['status'], ':hourglass_flowing_sand:')} `{escape(e['id'])}` {escape(e['kind'])} "
-            f"{escape(e['range'])} · *{escape(e['status'].lower())}*{rows} · {escape(e['created_at'])}{why}"
-        )
-    lines.append("`/adops export 24metrics delete &lt;id&gt;` deletes one (admins).")
-    return Rendered(text="Recent 24Metrics exports", blocks=[section("\n".join(lines))])
+        rows = md(" · {:,} rows", e["rows"]) if e.get("rows") is not None else ""
+        why = md(" · {}", e["error"][:120]) if e.get("error") else ""
+        lines.append(md(
+            "{} {} {} {} · *{}*{} · {}{}", Mrkdwn(STATE_ICON.get(e["status"], ":hourglass_flowing_sand:")),
+            code(e["id"]), e["kind"], e["range"], e["status"].lower(), rows, e["created_at"], why,
+        ))
+    lines.append(Mrkdwn("`/adops export 24metrics delete &lt;id&gt;` deletes one (admins)."))
+    return Rendered(Mrkdwn("Recent 24Metrics exports"), [section(Mrkdwn("\n".join(lines)))])
 
 
 def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -59,8 +59,8 @@ def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
 
 
 def _deleted(job: Job) -> Rendered:
-    text = f":wastebasket: 24Metrics export `{escape(job.result['export_id'])}` deleted by <@{job.user_id}>."
-    return Rendered(text=text, blocks=[section(text)])
+    text = md(":wastebasket: 24Metrics export {} deleted by {}.", code(job.result["export_id"]), mention(job.user_id))
+    return Rendered(text, [section(text)])
 
 
 TASKS = (

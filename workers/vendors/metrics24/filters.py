@@ -8,6 +8,11 @@ audit entry is written once per job whatever happens to the worker in between.
 A button's job re-renders its whole message from data (the groups as 24Metrics has them now and
 the message's change log, see :mod:`workers.boards`), never by patching the blocks it was
 clicked on.
+
+Cancel: right before each vendor write the job's state is checked and ``write`` recorded in one
+compare-and-set (:func:`_before_write`); a cancelled job changes nothing. Once a write is in
+effect the job says so (:func:`_applied`), and a cancel that came after it is answered with
+"cancelled too late: already applied" (see ``steps.run_task``).
 """
 
 from __future__ import annotations
@@ -39,6 +44,21 @@ __all__ = ["TASKS"]
 
 #: How long the record of what a job is about to change outlives the job's first try.
 INTENT_TTL = 86_400
+#: How long "deleted by whom" is remembered for later clicks on the same delete button.
+DELETED_TTL = 30 * 86_400
+
+
+def _before_write(rt: Runtime, job: Job) -> None:
+    """The last check before a vendor write: stop, having changed nothing, if the job was
+    cancelled. Atomic with recording that a write may follow, so a cancel is either seen here
+    or knows it may be too late."""
+    if not rt.store.transition(job.id, ["requesting"], write="started"):
+        raise Refused("The job was cancelled before anything was changed.")
+
+
+def _applied(rt: Runtime, job: Job) -> None:
+    """This job's change is in effect at 24Metrics (just made, or found made by an earlier try)."""
+    rt.store.update(job.id, write="applied")
 
 
 def _board(rt: Runtime, job: Job) -> Board | None:
@@ -80,6 +100,7 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
             before = getattr(group, field)
             intent_key = f"{rt.store.prefix}intent:{job.id}"
             if bool(before) != to or before is None:
+                _before_write(rt, job)
                 # Written before the change: a worker killed right after the vendor's answer still
                 # leaves this job's rerun able to tell that it made the change, and audit it.
                 rt.redis.set(intent_key, json.dumps({"before": before}), ex=INTENT_TTL)
@@ -91,6 +112,7 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
                 if intent is not None:
                     before = json.loads(intent)["before"]
             if changed:
+                _applied(rt, job)
                 audit.record_for_job(rt, job, what=f"set {FIELD_WORDS[field].lower()} of filter group",
                                      target=f"{group.name} ({group.id})", before=onoff(before), after=onoff(to))
         result: dict[str, Any] = {"group": compact(group), "field": field, "before": before, "after": to,
@@ -111,6 +133,7 @@ def bulk_set(rt: Runtime, job: Job) -> dict[str, Any]:
         targets = [g for g in groups if bool(g.monitoring_mode) != to or g.monitoring_mode is None]
         intent = rt.redis.get(intent_key)
         if targets:
+            _before_write(rt, job)
             rt.redis.set(intent_key, json.dumps([g.id for g in targets]), ex=INTENT_TTL)
             answer = api.bulk_update_filter_groups([g.id for g in targets], to, integration)
             changed_ids = set(answer.changed)
@@ -119,6 +142,8 @@ def bulk_set(rt: Runtime, job: Job) -> dict[str, Any]:
             # A rerun after the change went through: what this job changed is in its intent.
             changed_ids = set(json.loads(intent)) if intent else set()
             missing = []
+        if changed_ids:
+            _applied(rt, job)
     by_id = {g.id: g for g in groups}
     changed = [compact(by_id[i]) | {"monitoring_mode": to} for i in sorted(changed_ids) if i in by_id]
     if changed:
@@ -139,6 +164,7 @@ def delete_group(rt: Runtime, job: Job) -> dict[str, Any]:
     integration, group_id = job.params["integration"], job.params["group_id"]
     api = client(rt)
     intent_key = f"{rt.store.prefix}intent:{job.id}"
+    deleted_key = f"{rt.store.prefix}fg:deleted:{integration}:{group_id}"
     with _group_lock(rt, integration, group_id):
         try:
             group = compact(api.get_filter_group(group_id, integration))
@@ -147,11 +173,18 @@ def delete_group(rt: Runtime, job: Job) -> dict[str, Any]:
                 raise
             intent = rt.redis.get(intent_key)
             if intent is None:
-                return {"group": {"id": group_id, "name": ""}, "deleted": False}
+                # Someone deleted it first (a second click of the same button, say): the message
+                # then says who did, as the first click's did, whichever of the two shows last.
+                earlier = rt.redis.get(deleted_key)
+                gone = json.loads(earlier) if earlier else {"group": {"id": group_id, "name": ""}, "by": ""}
+                return {"group": gone["group"], "deleted": False, "by": gone["by"]}
             group = json.loads(intent)  # this job deleted it before a worker died
         else:
+            _before_write(rt, job)
             rt.redis.set(intent_key, json.dumps(group), ex=INTENT_TTL)
             api.delete_filter_group(group_id, integration)
+        rt.redis.set(deleted_key, json.dumps({"group": group, "by": job.user_id}), ex=DELETED_TTL)
+        _applied(rt, job)
         audit.record_for_job(rt, job, what="deleted filter group", target=f"{group['name']} ({group_id})",
                              before="exists", after="deleted")
     return {"group": group, "deleted": True}

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
-
 from workers.errors import Refused
 from workers.jobs import Job
-from workers.render import Rendered, ellipsize, escape, note, section
+from workers.render import Mrkdwn, Rendered, code, ellipsize, fallback, fields, join, md, note, section
 from workers.runtime import Runtime
 from workers.tasks import Task
 from workers.vendors.metrics24.access import client
@@ -39,27 +37,32 @@ def lookup(rt: Runtime, job: Job) -> dict[str, Any]:
 
 
 def card(result: dict[str, Any]) -> Rendered:
-    """A record as a card (pure): verdict first, then the fields that matter, then the rest."""
+    """A record as a card (pure): verdict first, then the fields that matter, then the rest.
+
+    Every key and value is the vendor's text, escaped through ``workers.render``."""
     row: dict[str, Any] = result["row"]
     what = result["what"]
     if is_rejected(row):
-        verdict = f":no_entry: *Rejected*: {escape(rejection_reason(row) or 'no reason given')}"
+        verdict = md(":no_entry: *Rejected*: {}", rejection_reason(row) or "no reason given")
         detail = row.get("rejected_advanced_reason")
         if detail:
-            verdict += f" ({escape(str(detail))})"
+            verdict = md("{} ({})", verdict, _text(detail))
     else:
-        verdict = ":white_check_mark: *Approved*"
+        verdict = Mrkdwn(":white_check_mark: *Approved*")
     publisher, name = publisher_of(row)
-    head = f"*24Metrics {what}* `{escape(result['id'])}` · publisher {escape(publisher)}{' ' + escape(name) if name else ''}\n{verdict}"
+    named = " " + name if name else ""
+    head = md("*24Metrics {}* {} · publisher {}{}\n{}", what, code(result["id"]), publisher, named, verdict)
     shown = [k for k in FIRST if _present(row.get(k))][:MAX_FIELDS]
-    fields = [MarkdownTextObject(text=ellipsize(f"*{escape(k)}*\n{escape(_text(row[k]))}", 2000)) for k in shown]
     blocks = [section(head)]
-    if fields:
-        blocks.append(SectionBlock(fields=fields).to_dict())
-    rest = [f"{escape(k)}={escape(_text(v))}" for k, v in row.items() if k not in shown and _present(v) and not isinstance(v, (dict, list))]
+    if shown:
+        blocks.append(fields([md("*{}*\n{}", k, _text(row[k])) for k in shown]))
+    rest = [
+        md("{}={}", k, _text(v)) for k, v in row.items()
+        if k not in shown and _present(v) and not isinstance(v, (dict, list))
+    ]
     if rest:
-        blocks.append(note(" · ".join(rest)))
-    return Rendered(text=f"24Metrics {what} {result['id']}", blocks=blocks)
+        blocks.append(note(join(" · ", rest)))
+    return Rendered(fallback("24Metrics {} {}", what, result["id"]), blocks)
 
 
 def _present(value: Any) -> bool:
