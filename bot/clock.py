@@ -17,17 +17,18 @@ from workers.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY = 60  # seconds
-LEADER_TTL_MS = int(SWEEP_EVERY * 2.5 * 1000)
+def leader_ttl_ms(rt: Runtime) -> int:
+    # Two and a half sweeps: a leader that misses one tick keeps the lock; a dead one frees it soon.
+    return int(rt.settings.adops_sweep_interval * 2.5 * 1000)
 
 
 def is_leader(rt: Runtime, me: str) -> bool:
     key = f"{rt.store.prefix}clock:leader"
-    if rt.redis.set(key, me, nx=True, px=LEADER_TTL_MS):
+    if rt.redis.set(key, me, nx=True, px=leader_ttl_ms(rt)):
         return True
     holder = rt.redis.get(key)
     if holder is not None and (holder.decode() if isinstance(holder, bytes) else holder) == me:
-        rt.redis.pexpire(key, LEADER_TTL_MS)
+        rt.redis.pexpire(key, leader_ttl_ms(rt))
         return True
     return False
 
@@ -42,8 +43,8 @@ def run(rt: Runtime) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     # coalesce: after a pause, one sweep covers every missed tick; the grace keeps a late tick.
     scheduler.add_job(
-        tick, "interval", args=(rt, me), seconds=SWEEP_EVERY, id="sweep", coalesce=True,
-        misfire_grace_time=SWEEP_EVERY, max_instances=1, replace_existing=True,
+        tick, "interval", args=(rt, me), seconds=rt.settings.adops_sweep_interval, id="sweep", coalesce=True,
+        misfire_grace_time=rt.settings.adops_sweep_interval, max_instances=1, replace_existing=True,
         # A clock that (re)starts sweeps at once rather than a minute later.
         next_run_time=datetime.now(UTC),
     )

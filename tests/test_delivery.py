@@ -90,10 +90,11 @@ def test_an_edit_slack_refuses_falls_through_to_a_new_message(stack: InProcessSt
     _finish_without_publishing(stack, job_id)
     assert stack.rt is not None
     stack.rt.dispatch.publish(job_id)
-    # One message for the job, with the result: the "waiting…" we could not edit is deleted.
-    slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=20)
+    # One message for the job, with the result: the "waiting…" we could not edit is deleted (after
+    # the result is posted, so for a moment there are two: never none).
     wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome marked posted")
-    assert job_messages(slack, job_id)[0].ts != progress.ts
+    shown = slack.wait_for(lambda: (lambda ms: ms if len(ms) == 1 else None)(job_messages(slack, job_id)), timeout=20)
+    assert shown[0].ts != progress.ts and "download the file" in str(shown[0].blocks)
 
 
 def test_a_button_whose_message_was_deleted_answers_the_clicker_privately(stack: InProcessStack, slack: LocalSlack,

@@ -283,3 +283,15 @@ def test_a_jobs_audit_entry_survives_a_redis_error_and_is_written_once(redis_ser
     entries = audit.read(client, "adops:")
     assert len(entries) == 1 and entries[0].who == job.user_id and entries[0].after == "on"
     client.flushdb()
+
+
+def test_a_waiting_export_whose_due_poll_never_ran_is_polled_again(client: redis.Redis) -> None:
+    rt = runtime(client)
+    now = time.time()
+    # Its last poll was long ago and the next one was due 30 s later: that message is gone.
+    stalled = make_job(rt.store, state="waiting", export_id="t1", requested_at=now - 900, polls=3, poll_seq=3)
+    rt.store.update(stalled.id, updated_at=now - 700)
+    fresh = make_job(rt.store, state="waiting", export_id="t2", requested_at=now - 5)
+    steps.sweep(rt, now=now)
+    assert enqueued(rt) == [("export_poll", (stalled.id, 3))], "only the stalled one, with its current seq"
+    assert fresh.id not in str(enqueued(rt))

@@ -95,6 +95,10 @@ class Settings(BaseSettings):
     # Job timing.
     adops_export_deadline: int = Field(default=3_600, ge=10, le=7 * 86_400)
     adops_progress_interval: float = Field(default=15.0, ge=0.0, le=600.0)
+    # The clock's sweep: how often, and how long a finished job may wait for a publish try (or a
+    # waiting export for a poll that was due) before the sweep sends another.
+    adops_sweep_interval: int = Field(default=60, ge=1, le=3_600)
+    adops_rescue_after: float = Field(default=120.0, ge=2.0, le=3_600.0)
 
     adops_vendor_timeout: float = Field(default=20.0, gt=0.0, le=120.0)
 

@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 #: How late past its deadline the sweeper lets a job be before failing it.
 SWEEP_GRACE = 60.0
 #: How long a finished job may wait for a publish try before the sweeper sends another (longer
-#: than Dramatiq's longest backoff, so a live chain of retries is not doubled).
+#: than Dramatiq's longest backoff, so a live chain of retries is not doubled); the default of
+#: ADOPS_RESCUE_AFTER, which also bounds how late a due poll may be.
 PUBLISH_GRACE = 120.0
 #: Keep trying to post an outcome this long after the job ended, then count it undeliverable.
 PUBLISH_PATIENCE = 3_600.0
@@ -319,7 +320,9 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
                 failed.append(job_id)
             continue  # failed now, or ended meanwhile: the transition took it out of the index
         rt.store.drop_open(job_id)  # its hash expired, or it ended: nothing to watch
-    stale = now - PUBLISH_GRACE
+    rescue_after = rt.settings.adops_rescue_after
+    _resume_stalled_polls(rt, now, rescue_after)
+    stale = now - rescue_after
     for job_id, job in _pages(rt, lambda n, at: rt.store.outbox.due(stale, n, at), rt.store.outbox.key, stale):
         if job is None or job.outcome_posted or not job.terminal:
             rt.store.outbox.drop(job_id)
@@ -330,6 +333,21 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
             rt.store.outbox.touch(job_id, now)
             rt.dispatch.publish(job_id)
     return failed
+
+
+def _resume_stalled_polls(rt: Runtime, now: float, rescue_after: float) -> None:
+    """A waiting export whose poll was due ``rescue_after`` ago and has not run lost its poll
+    message (a worker's prefetched delayed messages go with it on some Redis failures): send it
+    again. Polls carry ``poll_seq``, so if the original turns up after all, one of the two drops."""
+    for job_id, job in _pages(rt, lambda n, at: rt.store.overdue(float("inf"), n, at),
+                              f"{rt.store.prefix}jobs:open", float("inf")):
+        if job is None or job.state != "waiting":
+            continue
+        since = job.requested_at or job.created_at
+        due = job.updated_at + next_poll_delay(job.polls, since, job.updated_at)
+        if now > due + rescue_after:
+            log.warning("job %s: its poll was due %.0f s ago and never ran: polling again", job_id, now - due)
+            rt.dispatch.poll(job_id, job.poll_seq)
 
 
 def _pages(rt: Runtime, read: Callable[[int, int], list[str]], key: str, cutoff: float,
