@@ -20,7 +20,7 @@ from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
 from tests.test_flow_metrics24 import ADMIN, GROUP, listing, toggle
 from tests.test_jobs import make_job
-from workers import delivery, steps
+from workers import delivery, steps, sweeper
 from workers import slack as egress
 from workers.boot import boot, load_settings
 from workers.lease import lease
@@ -52,14 +52,14 @@ def test_a_finished_job_whose_publish_was_lost_is_posted_by_the_sweeper(stack: I
     stack.wait_idle()
     assert "waiting for Instal" in outcome_text(slack, job_id), "nothing posted it"
     # Within the grace period the sweeper leaves it (a publish may be on its way) ...
-    steps.sweep(stack.rt)
+    sweeper.sweep(stack.rt)
     assert stack.broker_idle()
     # ... after it, it sends publish again, and the result replaces the progress message.
-    steps.sweep(stack.rt, now=time.time() + steps.PUBLISH_GRACE + 1)
+    sweeper.sweep(stack.rt, now=time.time() + sweeper.PUBLISH_GRACE + 1)
     slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=15)
     wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome marked posted")
     assert job_id not in stack.rt.store.outbox
-    steps.sweep(stack.rt, now=time.time() + steps.PUBLISH_GRACE + 1)
+    sweeper.sweep(stack.rt, now=time.time() + sweeper.PUBLISH_GRACE + 1)
     stack.wait_idle()
     assert len(job_messages(slack, job_id)) == 1
 

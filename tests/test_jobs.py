@@ -10,7 +10,7 @@ from dramatiq import Message
 
 from bot.clock import is_leader
 from tests.harness import RedisServer
-from workers import audit, steps
+from workers import audit, steps, sweeper
 from workers.boot import boot, load_settings
 from workers.jobs import Job, JobStore, new_job_id
 from workers.runtime import Runtime
@@ -126,16 +126,16 @@ def enqueued(rt: Runtime) -> list[tuple[str, tuple[object, ...]]]:
 
 def test_sweep_fails_only_overdue_active_jobs(client: redis.Redis) -> None:
     rt = runtime(client)
-    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    overdue = make_job(rt.store, deadline_in=-(sweeper.SWEEP_GRACE + 5), state="waiting")
     fresh = make_job(rt.store, deadline_in=600, state="waiting")
-    done = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    done = make_job(rt.store, deadline_in=-(sweeper.SWEEP_GRACE + 5), state="waiting")
     rt.store.transition(done.id, ["waiting"], "delivered")
-    assert steps.sweep(rt) == [overdue.id]
+    assert sweeper.sweep(rt) == [overdue.id]
     assert enqueued(rt) == [("publish", (overdue.id,))]
     job = rt.store.get(overdue.id)
     assert job is not None and job.state == "failed" and "deadline" in job.error
     assert rt.store.get(fresh.id).state == "waiting"  # type: ignore[union-attr]
-    assert steps.sweep(rt) == []  # idempotent
+    assert sweeper.sweep(rt) == []  # idempotent
     assert enqueued(rt) == [("publish", (overdue.id,))]
     assert rt.store.overdue(time.time()) == []
 
@@ -209,41 +209,41 @@ def test_the_sweeper_pages_past_stale_entries_and_cleans_its_indexes(client: red
     ended = make_job(rt.store, deadline_in=-3_000, state="waiting")
     rt.store.transition(ended.id, ["waiting"], "cancelled")
     client.zadd("adops:jobs:open", {ended.id: long_ago + 500})
-    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
+    overdue = make_job(rt.store, deadline_in=-(sweeper.SWEEP_GRACE + 5), state="waiting")
     # Finished long ago, never posted (its publish was lost), behind all the stale entries.
     lost = make_job(rt.store, state="waiting")
     rt.store.transition(lost.id, ["waiting"], "delivered", result={"url": "https://x/y"})
-    client.zadd("adops:jobs:unposted", {lost.id: time.time() - steps.PUBLISH_GRACE - 5})
+    client.zadd("adops:jobs:unposted", {lost.id: time.time() - sweeper.PUBLISH_GRACE - 5})
 
-    assert steps.sweep(rt) == [overdue.id]
+    assert sweeper.sweep(rt) == [overdue.id]
     sent = [args[0] for name, args in enqueued(rt) if name == "publish"]
     assert sorted(sent) == sorted([overdue.id, lost.id])
     assert client.zcard("adops:jobs:open") == 0
     # Left in the outbox: the two jobs being published now (and the cancelled one, posted next).
     assert {m.decode() for m in client.zrange("adops:jobs:unposted", 0, -1)} == {overdue.id, lost.id, ended.id}
     # Re-sent jobs are not due again at once: no second chain of publishes.
-    steps.sweep(rt)
+    sweeper.sweep(rt)
     assert sorted(args[0] for name, args in enqueued(rt) if name == "publish") == sorted(sent)
 
 
 def test_the_sweeper_does_bounded_work_and_still_gets_through(client: redis.Redis) -> None:
     rt = runtime(client)
     long_ago = time.time() - 86_400
-    gone = steps.SWEEP_BUDGET + 300
+    gone = sweeper.SWEEP_BUDGET + 300
     client.zadd("adops:jobs:open", {f"JGONE{n:05d}": long_ago + n for n in range(gone)})
-    overdue = make_job(rt.store, deadline_in=-(steps.SWEEP_GRACE + 5), state="waiting")
-    assert steps.sweep(rt) == []  # a run's budget spent on stale entries, and they are gone
+    overdue = make_job(rt.store, deadline_in=-(sweeper.SWEEP_GRACE + 5), state="waiting")
+    assert sweeper.sweep(rt) == []  # a run's budget spent on stale entries, and they are gone
     assert client.zcard("adops:jobs:open") == 301
-    assert steps.sweep(rt) == [overdue.id]
+    assert sweeper.sweep(rt) == [overdue.id]
     assert client.zcard("adops:jobs:open") == 0
 
 
 def test_an_outcome_still_unposted_after_an_hour_is_counted_not_retried_forever(client: redis.Redis) -> None:
     rt = runtime(client)
     job = make_job(rt.store, state="waiting")
-    rt.store.transition(job.id, ["waiting"], "failed", error="x", finished_at=time.time() - steps.PUBLISH_PATIENCE - 60)
-    client.zadd("adops:jobs:unposted", {job.id: time.time() - steps.PUBLISH_GRACE - 5})
-    steps.sweep(rt)
+    rt.store.transition(job.id, ["waiting"], "failed", error="x", finished_at=time.time() - sweeper.PUBLISH_PATIENCE - 60)
+    client.zadd("adops:jobs:unposted", {job.id: time.time() - sweeper.PUBLISH_GRACE - 5})
+    sweeper.sweep(rt)
     assert enqueued(rt) == [] and job.id not in rt.store.outbox
     assert client.get("adops:stats:undeliverable") == b"1"
 
@@ -292,6 +292,6 @@ def test_a_waiting_export_whose_due_poll_never_ran_is_polled_again(client: redis
     stalled = make_job(rt.store, state="waiting", export_id="t1", requested_at=now - 900, polls=3, poll_seq=3)
     rt.store.update(stalled.id, updated_at=now - 700)
     fresh = make_job(rt.store, state="waiting", export_id="t2", requested_at=now - 5)
-    steps.sweep(rt, now=now)
+    sweeper.sweep(rt, now=now)
     assert enqueued(rt) == [("export_poll", (stalled.id, 3))], "only the stalled one, with its current seq"
     assert fresh.id not in str(enqueued(rt))

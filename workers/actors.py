@@ -22,7 +22,7 @@ from typing import Any
 import dramatiq
 import redis
 
-from workers import audit, delivery, render, steps
+from workers import audit, delivery, render, steps, sweeper
 from workers.errors import SlackRetryLater
 from workers.runtime import Runtime
 from workers.slack import WORST_CALL_SECONDS
@@ -42,7 +42,7 @@ OTHER_RETRIES = 2
 STEP_TIME_LIMIT_MS = 90_000
 PUBLISH_TIME_LIMIT_MS = int((4 * WORST_CALL_SECONDS + 30) * 1000)
 #: Keep re-sending an outcome Slack keeps rate-limiting for this long after the job ended.
-PUBLISH_PATIENCE = steps.PUBLISH_PATIENCE
+PUBLISH_PATIENCE = sweeper.PUBLISH_PATIENCE
 
 
 def should_retry(retries: int, exc: BaseException) -> bool:
@@ -145,7 +145,7 @@ def job_gave_up(b: Bound, message: dict[str, Any], retry_info: dict[str, Any]) -
 
 @actor(**ONCE_MORE)
 def sweep(b: Bound) -> None:
-    steps.sweep(b.rt)
+    sweeper.sweep(b.rt)
 
 
 @actor(max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)
