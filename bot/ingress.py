@@ -99,12 +99,9 @@ class Ingress:
         double_key = f"{rt.store.prefix}recent:{fingerprint}"
         try:
             job, earlier = self._submit(
-                Job(
-                    id=new_job_id(), kind=submit.kind, vendor=submit.vendor, command=command, summary=submit.summary,
-                    params=submit.params, user_id=user_id, channel_id=channel_id, team_id=body.get("team_id", ""),
-                    response_url=body.get("response_url", ""), created_at=0.0, deadline=0.0,
-                ),
-                dedup_key=double_key,
+                dedup_key=double_key, kind=submit.kind, vendor=submit.vendor, command=command,
+                summary=submit.summary, params=submit.params, user_id=user_id, channel_id=channel_id,
+                team_id=body.get("team_id", ""), response_url=body.get("response_url", ""),
             )
         except RateLimited as exc:
             return ephemeral(_rate_refusal(exc))
@@ -126,8 +123,9 @@ class Ingress:
             return None
         return settings.refusal(params)
 
-    def _submit(self, job: Job, *, dedup_key: str | None = None) -> tuple[Job | None, str | None]:
-        """Record a job and enqueue its first step. Returns (the job, None), or (None, the id of
+    def _submit(self, *, dedup_key: str | None = None, **fields: Any) -> tuple[Job | None, str | None]:
+        """Record a new job with ``fields`` (its id, times and deadline are set here) and enqueue
+        its first step. Returns (the job, None), or (None, the id of
         the same request made moments ago), or (None, None) if it could not be queued.
 
         Raises RateLimited (nothing recorded) past ADOPS_RATE_PER_USER/CHANNEL, and a RedisError
@@ -135,8 +133,8 @@ class Ingress:
         """
         rt = self.rt
         now = rt.clock()
-        deadline = rt.settings.adops_export_deadline if job.kind == "export" else TASK_DEADLINE
-        job = job.model_copy(update={"created_at": now, "deadline": now + deadline})
+        deadline = rt.settings.adops_export_deadline if fields["kind"] == "export" else TASK_DEADLINE
+        job = Job(id=new_job_id(), created_at=now, deadline=now + deadline, **fields)
         limits = RateLimits(rt.settings.adops_rate_per_user, rt.settings.adops_rate_per_channel, RATE_WINDOW)
         job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW, limits=limits)
         if earlier is not None:
@@ -200,12 +198,9 @@ class Ingress:
             return
         try:
             job, _ = self._submit(
-                Job(
-                    id=new_job_id(), kind="task", vendor=vendor, command=f"(button) {button.action_id}",
-                    summary=button.summary(value), params=params, user_id=user_id, channel_id=channel_id,
-                    team_id=(body.get("team") or {}).get("id", ""), response_url=response_url,
-                    created_at=0.0, deadline=0.0,
-                )
+                kind="task", vendor=vendor, command=f"(button) {button.action_id}",
+                summary=button.summary(value), params=params, user_id=user_id, channel_id=channel_id,
+                team_id=(body.get("team") or {}).get("id", ""), response_url=response_url,
             )
         except RateLimited as exc:
             # Refused, not done: the same click may be sent again once a slot is free.
