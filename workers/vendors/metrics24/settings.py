@@ -8,7 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import AnyHttpUrl, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from workers.settings import CommaList, VendorSettings
@@ -31,6 +31,10 @@ class Metrics24Settings(VendorSettings):
     # The key may reach integrations this team must not touch: `integration=` (and a button's
     # value, which anyone can hand-write) may name only these and the default.
     integrations: CommaList = ()
+    # The Download Center cuts a longer export to its last this many days (``range_truncated``).
+    # 24Metrics publishes no number; 90 is what we have seen. The ingress cuts or refuses at once
+    # with this, and the fraud summary never suggests an export longer than it.
+    export_max_days: int = Field(default=90, ge=1, le=3660)
 
     @field_validator("integrations", mode="before")
     @classmethod
