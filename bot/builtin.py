@@ -26,7 +26,7 @@ def _jobs(parsed: Parsed, ctx: Context) -> Reply:
         recent = ctx.rt.store.recent(None, limit=CHANNEL_SCAN)
         jobs = [job for job in recent if job.channel_id == ctx.channel_id][:20]
         message = render.jobs_list(jobs, ctx.rt.clock(), everyone=True)
-        note = render.section(render.md("_This channel's jobs only: admins (ADOPS_ADMINS) see every channel's._"))
+        note = render.section(render.md("_This channel's jobs only: admins see every channel's._"))
         return Reply(message.text, [*message.blocks, note])
     jobs = ctx.rt.store.recent(None if everyone else ctx.user_id, limit=20 if everyone else 10)
     message = render.jobs_list(jobs, ctx.rt.clock(), everyone=everyone)

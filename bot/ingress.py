@@ -9,6 +9,9 @@ Before anything is recorded, a request must come from a channel in ``ADOPS_CHANN
 and clicks alike), name only what the vendor's settings allow (``VendorSettings.refusal``) and
 stay within the per-person and per-channel limits, which the job store checks in the same Lua
 call that records the job. A refused request records and enqueues nothing.
+
+Refusals speak to who asked: only admins (who can change the settings) are told which variable
+to set; everyone else gets plain words, and the operator's hint goes to the log.
 """
 
 from __future__ import annotations
@@ -25,8 +28,9 @@ import redis
 from bot.builtin import build_registry
 from workers import render, steps
 from workers.errors import RateLimited, UsageError
+from workers.grammar.lexer import tokenize
 from workers.intake import Context, Reply, Submit
-from workers.jobs import Job, new_job_id
+from workers.jobs import TERMINAL, Job, new_job_id
 from workers.limits import RateLimits
 from workers.runtime import Runtime
 from workers.vendors.spec import Catalogue
@@ -47,7 +51,8 @@ RATE_WINDOW = 60.0
 
 QUEUE_DOWN = "Sorry, the queue isn't answering just now, so nothing was queued. Please try again in a minute."
 CLICK_QUEUE_DOWN = "Sorry, the queue isn't answering just now, so that click changed nothing. Please try again in a minute."
-CHANNEL_REFUSED = "adops isn't enabled in this channel; nothing was changed. Ask an admin to add it to ADOPS_CHANNELS."
+CHANNEL_REFUSED = "adops isn't enabled in this channel; nothing was changed. Ask an admin to enable it here."
+CHANNEL_REFUSED_ADMIN = "adops isn't enabled in this channel; nothing was changed. Add it to ADOPS_CHANNELS to enable it."
 
 
 class Ingress:
@@ -63,19 +68,20 @@ class Ingress:
     def command(self, body: dict[str, Any]) -> dict[str, Any]:
         settings = self.rt.settings
         channel_id, user_id = body.get("channel_id", ""), body.get("user_id", "")
+        admin = settings.is_admin(user_id)
         if not settings.channel_allowed(channel_id):
-            return ephemeral("adops isn't enabled in this channel. Ask an admin to add it to ADOPS_CHANNELS.")
+            log.warning("a command in channel %s, which ADOPS_CHANNELS does not list, was refused", channel_id)
+            return ephemeral(CHANNEL_REFUSED_ADMIN if admin else CHANNEL_REFUSED)
         today = datetime.fromtimestamp(self.rt.clock(), settings.zone).date()
         try:
             parsed = self.registry.parse(body.get("text", ""), today=today)
         except UsageError as exc:
+            absent = self._absent_vendor(body.get("text", ""), admin)
             # The parser's words with what was typed inside: its code spans stay, nothing else is live.
-            return ephemeral(render.sanitize(str(exc)))
-        if parsed.spec.admin_only and not settings.is_admin(user_id):
-            return ephemeral(
-                f"Only admins can use `/adops {parsed.spec.name}`; nothing was changed. "
-                "Admins are listed in ADOPS_ADMINS."
-            )
+            return ephemeral(absent or render.sanitize(str(exc)))
+        if parsed.spec.admin_only and not admin:
+            log.warning("%s, not in ADOPS_ADMINS, was refused `%s`", user_id, parsed.spec.name)
+            return ephemeral(f"Only admins can use `/adops {parsed.spec.name}`; nothing was changed.")
         if parsed.spec.handler is None:
             return ephemeral(f"`{parsed.name}` is not available yet.")
         outcome = parsed.spec.handler(parsed, Context(self.rt, user_id, channel_id, today))
@@ -85,16 +91,35 @@ class Ingress:
             return ephemeral(reply.text, reply.blocks)
         return self._enqueue(body, parsed.text, outcome)
 
+    def _absent_vendor(self, text: str, admin: bool) -> str | None:
+        """"Everflow is not set up here", for a command naming a vendor this deployment does not
+        have (rather than "Unknown subcommand", which reads as a typo)."""
+        try:
+            words = [word.lower() for word in tokenize(text)[:3]]
+        except Exception:  # an unclosed quote: the parser's answer says what to fix
+            return None
+        display = next((self.vendors.absent[w] for w in words if w in self.vendors.absent), None)
+        if display is None:
+            return None
+        if admin:
+            return (f"{display} is not set up here: this adops has no {display} connector installed yet. "
+                    f"Once one is, its commands appear in `/adops help`. Nothing was queued.")
+        return f"{display} is not set up here, so nothing was queued. Ask an admin if your team needs it."
+
     def _enqueue(self, body: dict[str, Any], command: str, submit: Submit) -> dict[str, Any]:
         rt = self.rt
+        user_id, channel_id = body.get("user_id", ""), body.get("channel_id", "")
+        admin = rt.settings.is_admin(user_id)
         missing = self.vendors.missing_key(rt.settings, submit.vendor)
         if missing:
             name = self.vendors.display(submit.vendor)
-            return ephemeral(f"{name} is not configured here: an admin needs to set {missing}.")
-        refusal = self._refusal(submit.vendor, submit.params)
+            log.warning("%s command refused: %s is not set", name, missing)
+            if admin:
+                return ephemeral(f"{name} is not configured here: an admin needs to set {missing}.")
+            return ephemeral(f"{name} is not set up here yet, so nothing was queued. Ask an admin to set it up.")
+        refusal = self._refusal(submit.vendor, submit.params, admin=admin)
         if refusal:
             return ephemeral(render.sanitize(refusal))
-        user_id, channel_id = body.get("user_id", ""), body.get("channel_id", "")
         fingerprint = hashlib.sha1(f"{user_id}:{channel_id}:{command}".encode()).hexdigest()
         double_key = f"{rt.store.prefix}recent:{fingerprint}"
         try:
@@ -104,29 +129,32 @@ class Ingress:
                 team_id=body.get("team_id", ""), response_url=body.get("response_url", ""),
             )
         except RateLimited as exc:
-            return ephemeral(_rate_refusal(exc))
+            return ephemeral(_rate_refusal(exc, admin=admin))
         if earlier is not None:
-            return ephemeral(
-                f"You asked for this a moment ago: it is job `{earlier}`. `/adops jobs cancel {earlier}` stops it."
-            )
+            found = rt.store.get(earlier)
+            return ephemeral(_double_submit(earlier, found.state if found else "queued"))
         if job is None:
             # The job was failed (or will be by the sweeper); let an immediate retry through.
             _quietly("forget the double-submit key", lambda: rt.redis.delete(double_key))
             return ephemeral(QUEUE_DOWN)
-        return ephemeral(render.queued(job))
+        queued = render.queued(job)
+        return ephemeral(f"{queued}\n{render.sanitize(submit.note)}" if submit.note else queued)
 
-    def _refusal(self, vendor: str, params: Mapping[str, Any]) -> str | None:
+    def _refusal(self, vendor: str, params: Mapping[str, Any], *, admin: bool) -> str | None:
         """Why the vendor's settings refuse these params (an integration nobody listed), or None."""
         try:
             settings = self.rt.settings.vendor(vendor)
         except KeyError:
             return None
-        return settings.refusal(params)
+        refusal = settings.refusal(params, admin=admin)
+        if refusal:
+            log.warning("%s request refused by its settings: %s", vendor, settings.refusal(params, admin=True))
+        return refusal
 
     def _submit(self, *, dedup_key: str | None = None, **fields: Any) -> tuple[Job | None, str | None]:
         """Record a new job with ``fields`` (its id, times and deadline are set here) and enqueue
-        its first step. Returns (the job, None), or (None, the id of
-        the same request made moments ago), or (None, None) if it could not be queued.
+        its first step. Returns (the job, None), or (None, the id of the same request made within
+        DOUBLE_SUBMIT_WINDOW, whatever its state), or (None, None) if it could not be queued.
 
         Raises RateLimited (nothing recorded) past ADOPS_RATE_PER_USER/CHANNEL, and a RedisError
         when Redis does not answer the record itself (nothing recorded either, as far as we know).
@@ -158,7 +186,7 @@ class Ingress:
         user_id, channel_id, _ = _click_context(body)
         if not self.rt.settings.channel_allowed(channel_id):
             # A button posted before the channel left the list, or a payload written by hand.
-            self.tell(body.get("response_url", ""), CHANNEL_REFUSED)
+            self.tell(body.get("response_url", ""), self._channel_refused(user_id, channel_id))
             return
         # A double click sends two payloads with different action_ts but the same outcome; the
         # job's compare-and-set makes the second a no-op. The claim keeps its reply quiet too.
@@ -177,14 +205,16 @@ class Ingress:
         if button is None:
             return  # not ours
         if not self.rt.settings.channel_allowed(channel_id):
-            self.tell(response_url, CHANNEL_REFUSED)
+            self.tell(response_url, self._channel_refused(user_id, channel_id))
             return
         claim = f"action:{action.get('action_ts', '')}"
         if not self.rt.store.claim(claim, CLICK_MEMORY):
             return  # Slack retried the same click
-        if button.admin_only and not self.rt.settings.is_admin(user_id):
+        admin = self.rt.settings.is_admin(user_id)
+        if button.admin_only and not admin:
+            log.warning("%s, not in ADOPS_ADMINS, clicked %s; refused", user_id, button.action_id)
             if response_url:
-                self.rt.dispatch.notice(response_url, "Only admins (ADOPS_ADMINS) can change this; nothing was changed.")
+                self.rt.dispatch.notice(response_url, "Only admins can change this; nothing was changed.")
             return
         value = button.read(str(action.get("value", "")))
         if value is None:
@@ -192,7 +222,7 @@ class Ingress:
             return
         vendor = self.vendors.button_vendor(button.action_id)
         params = {"op": button.op, **button.params(value), "update": {"channel": channel_id, "ts": ts}}
-        refusal = self._refusal(vendor, params)  # a hand-written value may name anything
+        refusal = self._refusal(vendor, params, admin=admin)  # a hand-written value may name anything
         if refusal:
             self.tell(response_url, refusal)
             return
@@ -205,10 +235,14 @@ class Ingress:
         except RateLimited as exc:
             # Refused, not done: the same click may be sent again once a slot is free.
             self.rt.store.release(claim)
-            self.tell(response_url, _rate_refusal(exc))
+            self.tell(response_url, _rate_refusal(exc, admin=admin))
             return
         if job is None:
             self.tell(response_url, CLICK_QUEUE_DOWN)
+
+    def _channel_refused(self, user_id: str, channel_id: str) -> str:
+        log.warning("a click in channel %s, which ADOPS_CHANNELS does not list, was refused", channel_id)
+        return CHANNEL_REFUSED_ADMIN if self.rt.settings.is_admin(user_id) else CHANNEL_REFUSED
 
     # -- private answers to clicks ----------------------------------------------------------------
     def tell(self, response_url: str, text: str) -> None:
@@ -229,13 +263,25 @@ class Ingress:
             log.warning("private answer to a click not delivered: %s", type(exc).__name__)
 
 
-def _rate_refusal(exc: RateLimited) -> str:
+def _rate_refusal(exc: RateLimited, *, admin: bool) -> str:
     who, setting = ("You have", "ADOPS_RATE_PER_USER") if exc.scope == "user" else (
         "This channel has", "ADOPS_RATE_PER_CHANNEL")
     window = "minute" if exc.window == 60 else f"{exc.window:g} s"
+    most = f"the most {setting} allows" if admin else "the most allowed here"
     return (
-        f"{who} started {exc.limit} jobs in the last {window}, the most {setting} allows, so nothing was queued. "
+        f"{who} started {exc.limit} jobs in the last {window}, {most}, so nothing was queued. "
         f"Please try again in {exc.retry_after} s."
+    )
+
+
+def _double_submit(earlier: str, state: str) -> str:
+    """The answer to the same request twice within DOUBLE_SUBMIT_WINDOW: the earlier job."""
+    if state not in TERMINAL:
+        return f"You asked for this a moment ago: it is job `{earlier}`. `/adops jobs cancel {earlier}` stops it."
+    ended = {"delivered": "has already finished", "cancelled": "was cancelled"}.get(state, "has already ended")
+    return (
+        f"You asked for this a moment ago: it is job `{earlier}`, which {ended} (its outcome is in this channel). "
+        "Nothing new was queued; to run it again, ask once more in a few seconds."
     )
 
 

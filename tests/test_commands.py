@@ -506,9 +506,21 @@ def test_help_of_machinery_kinds(kinds: Registry) -> None:
             CommandSpec(
                 words=("x",),
                 summary=".",
-                positionals=(Positional("a", "word", ".", rest=True), Positional("b", "word", ".")),
+                positionals=(Positional("a", "word", ".", rest=True), Positional("b", "word", ".", rest=True)),
             ),
-            "only the last positional",
+            "only one positional may take the rest",
+        ),
+        (
+            CommandSpec(
+                words=("x",),
+                summary=".",
+                positionals=(Positional("a", "word", ".", rest=True), Positional("b", "word", ".", optional=True)),
+            ),
+            "allows no other optional one",
+        ),
+        (
+            CommandSpec(words=("x",), summary=".", options=(Option("a", "text", ".", required=True, default="d"),)),
+            "cannot have a default",
         ),
         (CommandSpec(words=("x",), summary=".", positionals=(Positional("a", "choice", "."),)), "needs choices"),
         (CommandSpec(words=("x",), summary=".", filters=("a",), options=(Option("a", "text", "."),)), "not an option"),

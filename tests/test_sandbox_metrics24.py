@@ -24,6 +24,7 @@ from workers.vendors.metrics24.sandbox import (
     day_rows,
     group_id,
 )
+from workers.vendors.metrics24.sandbox.exports import HISTORY_ID
 from workers.vendors.registry import CATALOGUE
 
 AUTH = {"API-KEY": Sandbox.TOKEN}
@@ -252,10 +253,12 @@ def test_export_list_is_newest_first_and_filters(sandbox: Sandbox, api: httpx.Cl
     second = api.post(f"/integrations/{DEFAULT_INTEGRATION}/download-center/conversions",
                       params={**EXPORT_QUERY, "fields": "hash"}).json()["id"]
     listed = api.get("/download-center/exports").json()
-    assert [e["id"] for e in listed["data"]] == [second, first] and listed["meta"]["total_count"] == 2
+    # The Download Center starts with one finished export of last week's clicks.
+    assert [e["id"] for e in listed["data"]] == [second, first, HISTORY_ID] and listed["meta"]["total_count"] == 3
     only = api.get("/download-center/exports", params={"filter[type]": "click_logs"}).json()["data"]
-    assert [e["id"] for e in only] == [first]
-    assert api.get("/download-center/exports", params={"filter[status]": "COMPLETED"}).json()["data"] == []
+    assert [e["id"] for e in only] == [first, HISTORY_ID]
+    done = api.get("/download-center/exports", params={"filter[status]": "COMPLETED"}).json()["data"]
+    assert [e["id"] for e in done] == [HISTORY_ID]
     assert api.get("/download-center/exports", params={"page[size]": 101}).status_code == 400
 
 

@@ -141,10 +141,15 @@ def test_integrations_allowed_are_the_default_and_the_listed_ones() -> None:
     assert m24.refusal({"integration": "int-3"}) is None and m24.refusal({"op": "fg_list"}) is None
     refusal = m24.refusal({"integration": "int-9"})
     assert refusal and "`int-9`" in refusal and "`int-1`, `int-2`, `int-3`" in refusal
+    # Only admins, who can change them, are told the variables.
+    assert "METRICS24_" not in refusal
+    assert "METRICS24_INTEGRATIONS" in (m24.refusal({"integration": "int-9"}, admin=True) or "")
     # Text someone typed is repeated only when it looks like an id.
     assert "<!here>" not in (m24.refusal({"integration": "<!here>"}) or "")
     nothing = load({}).vendor("24metrics").refusal({"integration": "int-1"})
-    assert nothing and "METRICS24_INTEGRATION_ID" in nothing
+    assert nothing and "METRICS24_" not in nothing and "ask an admin" in nothing
+    told = load({}).vendor("24metrics").refusal({"integration": "int-1"}, admin=True)
+    assert told and "METRICS24_INTEGRATION_ID" in told
 
 
 # -- Redis's own settings, checked at start-up ------------------------------------------------------

@@ -44,8 +44,12 @@ def test_its_settings_are_read_and_checked_with_everyone_elses() -> None:
 def test_without_its_key_the_command_says_what_to_set(make_stack: Callable[..., InProcessStack]) -> None:
     # A deployment whose environment has every registered vendor's key but this one's.
     stack = make_stack(vendors=WITH_ECHO)
-    body = stack.command("echo hello").json()
+    body = stack.command("echo hello", user="UADMIN").json()
     assert body["text"] == "Echo is not configured here: an admin needs to set ECHO_API_KEY."
+    # Someone who cannot set it is told so in plain words; the variable goes to the log.
+    body = stack.command("echo hello").json()
+    assert body["text"] == "Echo is not set up here yet, so nothing was queued. Ask an admin to set it up."
+    assert "ECHO_API_KEY is not set" in stack.logs()
     assert not stack.redis.keys("adops:job:*")
 
 

@@ -41,6 +41,8 @@ class Submit:
     vendor: str
     params: dict[str, Any]
     summary: str
+    #: A line for the "Queued as…" answer: a limit applied before anything was sent.
+    note: str = ""
 
     @classmethod
     def task(cls, vendor: str, op: str, params: dict[str, Any], summary: str) -> Submit:

@@ -169,16 +169,15 @@ return 'OK:' .. state
 # 7 (optional) the double-submit key. ARGV: 1 id, 2 created_at, 3 deadline, 4 ttl, 5 user index
 # limit, 6 global index limit, 7 dedup window, 8 key prefix, 9 rate window in seconds (0: no
 # limits), 10 per-person limit, 11 per-channel limit, then field/value pairs.
-# Returns nil when created; {'dup', id} when KEYS[7] names a job that is still active; {'rate',
+# Returns nil when created; {'dup', id} when KEYS[7] names a job, whatever its state (a double
+# Enter is one request even when the first job has already finished); {'rate',
 # 'user'|'channel', seconds until a slot frees} when a limit is reached. A refusal writes nothing
 # (the limits are checked before anything is set), so it neither counts nor blocks a retry.
 _CREATE = """
-local active = {%s}
 if KEYS[7] then
   local previous = redis.call('GET', KEYS[7])
   if previous then
-    local state = redis.call('HGET', ARGV[8] .. 'job:' .. previous, 'state')
-    if state and active[state] then
+    if redis.call('EXISTS', ARGV[8] .. 'job:' .. previous) == 1 then
       return {'dup', previous}
     end
   end
@@ -211,7 +210,7 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[6]) - 1)
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
 return false
-""" % ", ".join(f"{state} = true" for state in sorted(ACTIVE))
+"""
 
 # Moves the poll chain from ARGV[1] to ARGV[1]+1 and counts the poll, unless something else has
 # moved it already or the job is no longer waiting.
@@ -285,9 +284,10 @@ class JobStore:
     ) -> tuple[Job, str | None]:
         """Record a new job in one round trip.
 
-        With ``dedup_key``: if that key names a job that is still active, nothing is written and
-        that job's id is returned second (a double submit); otherwise the key is set to this job
-        for ``dedup_window`` seconds. With ``limits``: if the person or the channel has created
+        With ``dedup_key``: if that key names a job (in any state: the key lives ``dedup_window``
+        seconds, and a request repeated within them is a double submit even when the first job
+        has already ended), nothing is written and that job's id is returned second; otherwise
+        the key is set to this job for ``dedup_window`` seconds. With ``limits``: if the person or the channel has created
         that many jobs within the window, nothing is written and :class:`RateLimited` is raised.
         Both checks run in the same script as the write, so two web processes can't both pass.
         """

@@ -60,9 +60,11 @@ class VendorSettings(BaseSettings):
     def configured(self) -> bool:
         return getattr(self, self.key_field) is not None
 
-    def refusal(self, params: Mapping[str, Any]) -> str | None:
+    def refusal(self, params: Mapping[str, Any], *, admin: bool = False) -> str | None:
         """Why these settings do not allow a job with ``params`` (say, an integration nobody
-        listed), for the person; None when they do. Checked by the ingress for commands and clicks."""
+        listed), for the person; None when they do. Checked by the ingress for commands and clicks.
+
+        Only an ``admin`` can change settings, so only an admin's answer names variables."""
         return None
 
 

@@ -21,7 +21,9 @@ def usage(spec: CommandSpec) -> str:
     """The one-line usage, e.g. `/adops jobs cancel <job-id>`."""
     parts = [COMMAND, *spec.words]
     parts += [positional.synopsis for positional in spec.positionals]
-    parts += [f"[{option.synopsis}]" for option in spec.options]
+    # Required options first and without brackets: they read as part of the command.
+    parts += [option.synopsis for option in spec.options if option.required]
+    parts += [f"[{option.synopsis}]" for option in spec.options if not option.required]
     parts += [f"[{key}~text]" for key in spec.filters]
     parts += [f"[{flag}]" for flag in spec.flags]
     return " ".join(parts)
@@ -54,7 +56,8 @@ def describe(spec: CommandSpec) -> str:
                 detail += f" At most {positional.max_days} days."
         lines.append(f"• `{positional.synopsis}` {detail}")
     for option in spec.options:
-        lines.append(f"• `{option.synopsis}` {option.help}{_option_detail(option)}")
+        required = " _Required._" if option.required else ""
+        lines.append(f"• `{option.synopsis}` {option.help}{required}{_option_detail(option)}")
     for key in spec.filters:
         lines.append(f"• `{key}~text` Only those whose {key} contains the text (any case).")
     for flag in spec.flags:
@@ -99,6 +102,8 @@ def _option_detail(option: Option) -> str:
     details = []
     if option.kind == "list" and option.choices:
         details.append("Any of: " + ", ".join(f"`{choice}`" for choice in option.choices) + ".")
+    if option.kind == "day":
+        details.append("One day: `YYYY-MM-DD`, `today` or `yesterday`.")
     if option.kind == "int" and (option.min is not None or option.max is not None):
         details.append(f"From {option.min if option.min is not None else '…'} to {option.max if option.max is not None else '…'}.")
     if option.default is not None:

@@ -28,10 +28,10 @@ __all__ = [
 
 COMMAND = "/adops"
 
-OptionKind = Literal["choice", "list", "text", "int", "bool", "tz"]
+OptionKind = Literal["choice", "list", "text", "int", "bool", "tz", "day"]
 PositionalKind = Literal["range", "word", "choice", "job"]
 
-_OPTION_KINDS = frozenset(("choice", "list", "text", "int", "bool", "tz"))
+_OPTION_KINDS = frozenset(("choice", "list", "text", "int", "bool", "tz", "day"))
 _POSITIONAL_KINDS = frozenset(("range", "word", "choice", "job"))
 #: What may stand before `=` or `~`; the parser reads any other such word as a positional.
 KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")
@@ -40,7 +40,11 @@ _WORD = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 @dataclass(frozen=True)
 class Option:
-    """A `key=value` option. `default` is used when it is absent (and is not validated)."""
+    """A `key=value` option. `default` is used when it is absent (and is not validated).
+
+    A `required` one is shown without brackets in usage lines, and its absence is refused with
+    the usage. A `day` option takes one day in any date form (`yesterday`, `2026-03-14`).
+    """
 
     name: str
     kind: OptionKind
@@ -51,6 +55,7 @@ class Option:
     max: int | None = None
     #: Shown after `name=` in usage lines; derived from the kind when unset.
     metavar: str | None = None
+    required: bool = False
 
     @property
     def synopsis(self) -> str:
@@ -64,6 +69,8 @@ class Option:
             shape = "<n>"
         elif self.kind == "tz":
             shape = "Area/City"
+        elif self.kind == "day":
+            shape = "<day>"
         elif self.kind == "list":
             shape = "v1,v2,..."
         else:
@@ -75,7 +82,8 @@ class Option:
 class Positional:
     """A positional argument. `range` positionals read `allow_time` and `max_days`.
 
-    `rest` takes every remaining positional word, joined by single spaces (help topics).
+    `rest` takes, joined by single spaces, every positional word the others leave: at the end
+    (help topics) or before them (`monitor EU Mobile on`: a name with spaces, no quotes needed).
     """
 
     name: str
@@ -92,7 +100,8 @@ class Positional:
     @property
     def synopsis(self) -> str:
         label = self.metavar or self.name.replace("_", "-")
-        dots = "..." if self.rest else ""
+        # A metavar is written as it should read; a bare name of several words gets the dots.
+        dots = "..." if self.rest and not self.metavar else ""
         if self.kind == "choice" and not self.metavar:
             shape = "|".join(self.choices)
             return f"[{shape}]" if self.optional else shape
@@ -159,13 +168,20 @@ def check_spec(spec: CommandSpec) -> None:
             raise ValueError(f"{spec.name}: option name {option.name!r} must be a lowercase key")
         if option.kind == "choice" and not option.choices:
             raise ValueError(f"{spec.name}: choice option {option.name!r} needs choices")
-    for index, positional in enumerate(spec.positionals):
+    for positional in spec.positionals:
         if positional.kind not in _POSITIONAL_KINDS:
             raise ValueError(f"{spec.name}: positional {positional.name!r} has unknown kind {positional.kind!r}")
         if positional.kind == "choice" and not positional.choices:
             raise ValueError(f"{spec.name}: choice positional {positional.name!r} needs choices")
-        if positional.rest and index != len(spec.positionals) - 1:
-            raise ValueError(f"{spec.name}: only the last positional may take the rest")
+    rests = [p for p in spec.positionals if p.rest]
+    if len(rests) > 1:
+        raise ValueError(f"{spec.name}: only one positional may take the rest")
+    if rests and any(p.optional for p in spec.positionals if not p.rest):
+        # Which words would an optional one take? The split must not depend on guessing.
+        raise ValueError(f"{spec.name}: a positional that takes the rest allows no other optional one")
+    for option in spec.options:
+        if option.required and option.default is not None:
+            raise ValueError(f"{spec.name}: required option {option.name!r} cannot have a default")
     for key in spec.filters:
         if not KEY.fullmatch(key) or key != key.lower() or spec.option(key):
             raise ValueError(f"{spec.name}: filter {key!r} must be a lowercase key and not an option")

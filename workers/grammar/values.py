@@ -1,7 +1,8 @@
 """Typed values from typed words: what each `Option` and `Positional` kind accepts.
 
 Options: `choice`, `list` (comma-separated, optionally from choices), `int` (with bounds),
-`bool` (`on`/`off` and friends), `tz` (an IANA zone, any case), `text`. Positionals: `range`
+`bool` (`on`/`off` and friends), `tz` (an IANA zone, any case), `day` (one day, in the date
+range forms), `text`. Positionals: `range`
 (see `workers.grammar.dates`), `choice`, `job` (a job id), `word`. Every refusal is a
 `UsageError` whose message is written for the person who typed the word.
 """
@@ -29,9 +30,11 @@ _JOB_ID = re.compile(r"J[0-9A-HJKMNP-TV-Z]{8}")
 _CROCKFORD_ALIASES = str.maketrans("ILO", "110")
 
 
-def convert_option(option: Option, value: str, fail: Callable[[str], UsageError]) -> Any:
+def convert_option(option: Option, value: str, fail: Callable[[str], UsageError], today: date) -> Any:
     """The value of `option=value`; `fail` builds the error to raise (it carries the usage)."""
     key = option.name
+    if option.kind == "day":
+        return _day(key, value, today, fail)
     if option.kind == "choice":
         return _choose(value, option.choices, f"`{key}={value}` is not valid", fail)
     if option.kind == "list":
@@ -81,6 +84,18 @@ def convert_positional(positional: Positional, value: str, today: date) -> Any:
             raise fail(f"`{value}` is not a job id: J followed by 8 letters or digits, like `J7K2P9QXM`.")
         return job_id
     return value
+
+
+def _day(key: str, value: str, today: date, fail: Callable[[str], UsageError]) -> date:
+    """One day, read as a range is (so `yesterday` means what it means everywhere)."""
+    try:
+        found = parse_range(value, today)
+    except RangeError as error:
+        raise fail(f"`{key}=`: {error}") from None
+    if found.days != 1:
+        raise fail(f"`{key}={value}` covers {found.days} days; give one day, such as `{key}=yesterday`.")
+    assert isinstance(found.start, date)
+    return found.start
 
 
 def _choose(value: str, choices: Iterable[str], what: str, fail: Callable[[str], UsageError]) -> str:

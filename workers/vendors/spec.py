@@ -45,8 +45,13 @@ class VendorSpec:
 class Catalogue:
     """The vendors of this process, looked up by name, task op or button action id."""
 
-    def __init__(self, specs: Iterable[VendorSpec]) -> None:
+    def __init__(self, specs: Iterable[VendorSpec], *, absent: Mapping[str, str] | None = None) -> None:
         self.specs: tuple[VendorSpec, ...] = tuple(specs)
+        #: Vendors people may name that this deployment does not have: registry name (and any
+        #: other word people type for it) -> display name, so "not set up here" can answer.
+        self.absent: dict[str, str] = {
+            word: display for word, display in (absent or {}).items() if word not in {s.name for s in self.specs}
+        }
         self._by_name = _unique({s.name: s for s in self.specs}, [s.name for s in self.specs], "vendor")
         tasks = [t for s in self.specs for t in s.tasks]
         self._tasks = _unique({t.op: t for t in tasks}, [t.op for t in tasks], "task op")

@@ -5,25 +5,36 @@ A handler turns a parsed command into a job; the work happens in the tasks after
 
 from __future__ import annotations
 
-import re
-from datetime import date
+import logging
+from datetime import timedelta
 from typing import Any
 
+from workers.grammar.dates import DateRange
 from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
+from workers.grammar.suggest import did_you_mean
 from workers.intake import Context, Reply, Submit
+from workers.vendors.metrics24.fields import FIELDS, fields_help
 
 __all__ = ["COMMANDS"]
 
+log = logging.getLogger(__name__)
+
 VENDOR = "24metrics"
+#: The sandbox's second integration: the examples name it, so they run in the console as printed.
+EXAMPLE_INTEGRATION = "64b7f0c2e1a94d0012c3f002"
 
 INTEGRATION = Option(
     "integration",
     "text",
-    "24Metrics integration id: `METRICS24_INTEGRATION_ID` when unset, else one listed in `METRICS24_INTEGRATIONS`.",
+    "24Metrics integration id: this workspace's default when unset, else one an admin has allowed.",
     metavar="<id>",
 )
 GROUP = Positional(
-    "group", "word", "A filter group's id, its name (quote names with spaces) or a unique part of it.", metavar="group"
+    "group",
+    "word",
+    "A filter group's id, its name (spaces need no quotes) or a unique part of it.",
+    metavar="group",
+    rest=True,
 )
 ON_OFF = Positional("mode", "choice", "Switch it on or off.", choices=("on", "off"))
 
@@ -36,15 +47,37 @@ def _task(parsed: Parsed, ctx: Context, op: str, params: dict[str, Any], summary
     """A task against one integration: the one named, or the configured default."""
     integration = _integration(parsed, ctx)
     if not integration:
-        return Reply("Which 24Metrics integration? Pass `integration=<id>`, or have an admin set METRICS24_INTEGRATION_ID.")
+        log.warning("24Metrics command with no integration: METRICS24_INTEGRATION_ID is not set")
+        if ctx.settings.is_admin(ctx.user_id):
+            return Reply("Which 24Metrics integration? Pass `integration=<id>`, or set METRICS24_INTEGRATION_ID.")
+        return Reply("Which 24Metrics integration? Pass `integration=<id>`; an admin can also set a default one.")
     return Submit.task(VENDOR, op, {"integration": integration, **params}, summary)
+
+
+def _within_window(r: DateRange, max_days: int) -> tuple[DateRange, str]:
+    """The range the Download Center will export, and a line saying so when it is shorter.
+
+    A longer range is always cut, never refused: the vendor would cut it to the same last days
+    anyway, the most recent days are what a longer ask most likely wanted, and saying so now
+    (rather than in the finished message) lets the person split the range at once if not.
+    """
+    if r.days <= max_days:
+        return r, ""
+    start = r.end - timedelta(days=max_days - 1)
+    cut = DateRange(start, r.end, f"{start.isoformat()}..{r.end.isoformat()}")
+    note = (
+        f"The 24Metrics Download Center exports at most {max_days} days at a time, so this export covers "
+        f"{cut} (the last {max_days} of the {r.days} days asked for). For the earlier days, export them separately."
+    )
+    return cut, note
 
 
 # -- handlers -------------------------------------------------------------------------------------
 
 
 def export(parsed: Parsed, ctx: Context) -> Submit:
-    r = parsed.args["range"]
+    max_days = ctx.settings.vendor(VENDOR).export_max_days  # type: ignore[attr-defined]
+    r, note = _within_window(parsed.args["range"], max_days)
     params: dict[str, Any] = {
         "kind": parsed.args["kind"],
         "start_date": r.start.isoformat(),
@@ -54,7 +87,7 @@ def export(parsed: Parsed, ctx: Context) -> Submit:
         "delimiter": parsed.args.get("delimiter"),
         "integration": _integration(parsed, ctx),
     }
-    return Submit("export", VENDOR, params, f"24Metrics {parsed.args['kind']} export {r}")
+    return Submit("export", VENDOR, params, f"24Metrics {parsed.args['kind']} export {r}", note=note)
 
 
 def export_list(parsed: Parsed, ctx: Context) -> Submit:
@@ -90,7 +123,8 @@ def filters_active(parsed: Parsed, ctx: Context) -> Submit | Reply:
 
 def filters_delete(parsed: Parsed, ctx: Context) -> Submit | Reply:
     group = parsed.args["group"]
-    return _task(parsed, ctx, "fg_delete_prompt", {"group": group}, f"Delete filter group {group}?")
+    # The summary is followed by a full stop wherever it is shown: no "?" of its own.
+    return _task(parsed, ctx, "fg_delete_prompt", {"group": group}, f"Deleting filter group {group}, once confirmed")
 
 
 def fraud(parsed: Parsed, ctx: Context) -> Submit | Reply:
@@ -105,7 +139,7 @@ def _lookup(parsed: Parsed, ctx: Context, what: str, key: str) -> Submit | Reply
         "id": parsed.args[key],
         "offer": parsed.args.get("offer"),
         "publisher": parsed.args.get("publisher"),
-        "date": parsed.args.get("date"),
+        "date": parsed.args["date"].isoformat(),
     }
     return _task(parsed, ctx, "lookup", params, f"24Metrics {what} {parsed.args[key]}")
 
@@ -118,27 +152,24 @@ def lookup_conversion(parsed: Parsed, ctx: Context) -> Submit | Reply:
     return _lookup(parsed, ctx, "conversion", "hash")
 
 
-def _check_lookup(parsed: Parsed) -> str | None:
-    # 24Metrics finds one record only within a day, an offer and a publisher.
-    missing = [f"`{key}=`" for key in ("offer", "publisher", "date") if parsed.args.get(key) is None]
-    if missing:
-        return f"24Metrics needs {', '.join(missing)} to find one {parsed.spec.words[1]}."
-    value = parsed.args["date"]
-    try:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError
-        date.fromisoformat(value)
-    except ValueError:
-        return f"`date={value}` is not a day: use YYYY-MM-DD."
+def _check_fields(parsed: Parsed) -> str | None:
+    """Unknown ``fields=`` are refused now, with the nearest valid one, not by the vendor later."""
+    kind = parsed.args["kind"]
+    valid = FIELDS[kind]
+    for name in parsed.args["fields"] or ():
+        if name not in valid:
+            hint = did_you_mean(name, valid)
+            return f"`{name}` is not a field of 24Metrics {kind}.{hint} `/adops help export 24metrics` lists them."
     return None
 
 
 # -- the declarations -----------------------------------------------------------------------------
 
+# 24Metrics finds one record only within a day, an offer and a publisher: all three are required.
 _LOOKUP_OPTIONS = (
-    Option("offer", "text", "The offer id (required).", metavar="<id>"),
-    Option("publisher", "text", "The publisher id (required).", metavar="<id>"),
-    Option("date", "text", "The day it happened, `YYYY-MM-DD` (required).", metavar="YYYY-MM-DD"),
+    Option("offer", "text", "The offer id.", metavar="<id>", required=True),
+    Option("publisher", "text", "The publisher id.", metavar="<id>", required=True),
+    Option("date", "day", "The day it happened (in the integration's time zone).", required=True),
     INTEGRATION,
 )
 
@@ -151,16 +182,17 @@ COMMANDS = (
             Positional("range", "range", "Days to export (dates only).", max_days=366),
         ),
         options=(
-            Option("fields", "list", "Columns to include, by 24Metrics field name; all when unset."),
-            Option("extra", "list", "Extra parameters to add as columns, e.g. `sub1,sub2`."),
+            Option("fields", "list", "Columns to include; a useful set when unset. " + fields_help()),
+            Option("extra", "list", "Extra parameters to add as columns, e.g. `aff_click_id,creative`."),
             Option("delimiter", "choice", "CSV delimiter.", choices=("comma", "semicolon", "tab", "pipe")),
             INTEGRATION,
         ),
         examples=(
             "export 24metrics clicks yesterday",
-            "export 24metrics conversions last7d fields=transaction_id,payout extra=sub1",
+            "export 24metrics conversions last7d fields=hash,publisher_name,payout extra=creative",
             "export 24metrics impressions last-month delimiter=semicolon",
         ),
+        validate=_check_fields,
         handler=export,
     ),
     CommandSpec(
@@ -174,7 +206,7 @@ COMMANDS = (
         summary="Delete a 24Metrics Download Center export.",
         positionals=(Positional("export_id", "word", "The export's id, from `export 24metrics list`.", metavar="export-id"),),
         admin_only=True,
-        examples=("export 24metrics delete 6a1f0c",),
+        examples=("export 24metrics delete 67e000000000000000000001",),
         handler=export_delete,
     ),
     CommandSpec(
@@ -182,7 +214,7 @@ COMMANDS = (
         summary="24Metrics filter groups with their monitoring mode, each with a button to switch it.",
         options=(INTEGRATION,),
         filters=("name",),
-        examples=("filters", 'filters name~"EU Mobile"', "filters integration=int-2"),
+        examples=("filters", "filters name~EU Mobile", f"filters integration={EXAMPLE_INTEGRATION}"),
         handler=filters,
     ),
     CommandSpec(
@@ -192,14 +224,15 @@ COMMANDS = (
             Positional(
                 "group",
                 "word",
-                "A filter group's id, its name (quote names with spaces), a unique part of it, or `all`.",
+                "A filter group's id, its name (spaces need no quotes), a unique part of it, or `all`.",
                 metavar="group-id|name|all",
+                rest=True,
             ),
             ON_OFF,
         ),
         options=(INTEGRATION,),
         admin_only=True,
-        examples=("monitor 12 on", 'monitor "EU Mobile – strict" off', "monitor all on"),
+        examples=("monitor 66a000000000000000000004 on", "monitor EU Mobile – strict off", "monitor all on"),
         handler=monitor,
     ),
     CommandSpec(
@@ -208,7 +241,7 @@ COMMANDS = (
         positionals=(GROUP, ON_OFF),
         options=(INTEGRATION,),
         admin_only=True,
-        examples=("filters active 12 off",),
+        examples=("filters active US CTV – monitoring off",),
         handler=filters_active,
     ),
     CommandSpec(
@@ -217,7 +250,7 @@ COMMANDS = (
         positionals=(GROUP,),
         options=(INTEGRATION,),
         admin_only=True,
-        examples=("filters delete 12",),
+        examples=("filters delete EU Mobile – strict (legacy)",),
         handler=filters_delete,
     ),
     CommandSpec(
@@ -225,7 +258,7 @@ COMMANDS = (
         summary="24Metrics rejected clicks and conversions by reason and by publisher.",
         positionals=(Positional("range", "range", "Days to summarise.", max_days=92),),
         options=(INTEGRATION,),
-        examples=("fraud yesterday", "fraud last7d integration=int-2"),
+        examples=("fraud yesterday", f"fraud last7d integration={EXAMPLE_INTEGRATION}"),
         handler=fraud,
     ),
     CommandSpec(
@@ -233,8 +266,7 @@ COMMANDS = (
         summary="One 24Metrics click, as a card: where it came from and whether it was rejected, and why.",
         positionals=(Positional("tx_id", "word", "The click's transaction id.", metavar="tx_id"),),
         options=_LOOKUP_OPTIONS,
-        validate=_check_lookup,
-        examples=("lookup click 102a3b4c5d offer=17 publisher=5 date=2026-11-20",),
+        examples=("lookup click 102a3b4c5d offer=311 publisher=1077 date=yesterday",),
         handler=lookup_click,
     ),
     CommandSpec(
@@ -242,8 +274,7 @@ COMMANDS = (
         summary="One 24Metrics conversion, as a card.",
         positionals=(Positional("hash", "word", "The conversion's hash.", metavar="hash"),),
         options=_LOOKUP_OPTIONS,
-        validate=_check_lookup,
-        examples=("lookup conversion 9f8e7d6c offer=17 publisher=5 date=2026-11-20",),
+        examples=("lookup conversion 9f8e7d6c offer=311 publisher=1077 date=yesterday",),
         handler=lookup_conversion,
     ),
 )

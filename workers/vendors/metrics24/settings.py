@@ -48,19 +48,16 @@ class Metrics24Settings(VendorSettings):
         """The default integration first, then the listed ones."""
         return tuple(dict.fromkeys(i for i in (self.integration_id, *self.integrations) if i))
 
-    def refusal(self, params: Mapping[str, Any]) -> str | None:
+    def refusal(self, params: Mapping[str, Any], *, admin: bool = False) -> str | None:
         integration = params.get("integration")
         allowed = self.allowed_integrations
         if not integration or integration in allowed:
             return None
         named = f"`{integration}`" if _SHOWN.fullmatch(str(integration)) else "that integration"
         if not allowed:
-            return (
-                f"24Metrics integration {named} is not allowed here, and none is: an admin needs to set "
-                "METRICS24_INTEGRATION_ID (or METRICS24_INTEGRATIONS). Nothing was queued."
-            )
+            fix = ("set METRICS24_INTEGRATION_ID (or METRICS24_INTEGRATIONS)" if admin
+                   else "ask an admin to set one up")
+            return f"24Metrics integration {named} is not allowed here, and none is yet: {fix}. Nothing was queued."
         listed = ", ".join(f"`{i}`" for i in allowed)
-        return (
-            f"24Metrics integration {named} is not allowed here; allowed: {listed} "
-            "(METRICS24_INTEGRATION_ID and METRICS24_INTEGRATIONS). Nothing was queued."
-        )
+        where = " (METRICS24_INTEGRATION_ID and METRICS24_INTEGRATIONS)" if admin else ""
+        return f"24Metrics integration {named} is not allowed here; allowed: {listed}{where}. Nothing was queued."

@@ -10,10 +10,13 @@ import random
 import re
 from typing import Any
 
+from workers.vendors.metrics24.settings import Metrics24Settings
+
 __all__ = [
     "CLICK_REASONS",
     "CONVERSION_REASONS",
     "DEFAULT_INTEGRATION",
+    "EXAMPLE",
     "INTEGRATIONS",
     "MAX_EXPORT_DAYS",
     "ORGANIZATION",
@@ -29,8 +32,9 @@ DEFAULT_INTEGRATION = "64b7f0c2e1a94d0012c3f001"
 SECOND_INTEGRATION = "64b7f0c2e1a94d0012c3f002"
 INTEGRATIONS = (DEFAULT_INTEGRATION, SECOND_INTEGRATION)
 
-#: Longer export ranges are cut to their last this many days (``results_meta.range_truncated``).
-MAX_EXPORT_DAYS = 90
+#: Longer export ranges are cut to their last this many days (``results_meta.range_truncated``):
+#: the same number the ingress cuts at before anything is sent (``METRICS24_EXPORT_MAX_DAYS``).
+MAX_EXPORT_DAYS: int = Metrics24Settings.model_fields["export_max_days"].default
 PAGE_SIZE_MAX = 100
 DEFAULT_PAGE_SIZE = 10
 URL_LIFETIME = 3600
@@ -65,6 +69,10 @@ COUNTRIES = (("US", "New York"), ("DE", "Berlin"), ("GB", "London"), ("FR", "Par
 DEVICES = (("mobile", "Android", ("13", "14")), ("mobile", "iOS", ("17.2", "17.5")), ("desktop", "Windows", ("10", "11")))
 ISPS = ("Deutsche Telekom", "Comcast", "Vodafone", "Amazon.com", "Orange", "Jio")
 EXTRA_KEYS = ("aff_click_id", "creative")
+
+#: Every day's first click, and the first conversion from it, carry these: the `lookup` help
+#: examples name them, so the examples find a record on any day.
+EXAMPLE = {"tx_id": "102a3b4c5d", "hash": "9f8e7d6c", "offer": "311", "publisher": "1077"}
 
 TABLES = {"click": "c", "conversion": "v", "impression": "i"}
 KINDS = {"clicks": ("click", "click_logs"), "conversions": ("conversion", "conversion_logs"),

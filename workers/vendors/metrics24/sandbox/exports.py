@@ -4,6 +4,8 @@ An export becomes COMPLETED ``ready_after`` seconds after it was created, unless
 (ERROR with a reason) or ``canceled`` (CANCELED) fault decided otherwise. Its file is served by
 the sandbox under a signed, expiring URL, like a storage bucket's, streamed in chunks. Ranges
 longer than :data:`MAX_EXPORT_DAYS` are cut to their last days (``results_meta.range_truncated``).
+The Download Center starts with one finished export (:data:`HISTORY_ID`, last week's clicks),
+as a real one has history: the help's `export 24metrics delete` example names it.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ from workers.vendors.metrics24.sandbox.data import (
 )
 from workers.vendors.metrics24.sandbox.rows import count_rows, day_rows, days
 
-__all__ = ["DownloadCenter", "Export"]
+__all__ = ["HISTORY_ID", "DownloadCenter", "Export"]
+
+#: The export the Download Center starts with (``reset`` brings it back).
+HISTORY_ID = f"67e0{1:020x}"
 
 
 @dataclass
@@ -95,12 +100,25 @@ class DownloadCenter:
         self.config = config
         self._lock = threading.Lock()
         self._exports: dict[str, Export] = {}
-        # Never reset: ids stay unique for the sandbox's life (see InstalApp).
-        self._created = 0
+        # Never reset: ids stay unique for the sandbox's life (see InstalApp). The history
+        # export has the first one.
+        self._created = 1
+        self._seed_history()
 
     def reset(self) -> None:
         with self._lock:
             self._exports.clear()
+            self._seed_history()
+
+    def _seed_history(self) -> None:
+        """Last week's clicks, finished before the sandbox started."""
+        end = datetime.now(UTC).date() - timedelta(days=1)
+        start = end - timedelta(days=6)
+        self._exports[HISTORY_ID] = Export(
+            id=HISTORY_ID, kind="clicks", integration=DEFAULT_INTEGRATION, asked=(start, end), start=start,
+            fields=["request_time", "tx_id", "publisher", "status"], extra=[], delimiter=",",
+            created=time.monotonic() - 60, created_at=now_iso(), ready_after=0.0,
+        )
 
     def _columns(self, kind: str) -> set[str]:
         table = KINDS[kind][0]

@@ -78,11 +78,14 @@ class Reports:
         what = "click" if table == "click" else "conversion"
         match = (CURSOR if table == "click" else HASH).fullmatch(value)
         row = None
+        rows = day_rows(self.config.seed, owner, table, day)
         if match is not None and match["day"] == f"{day:%Y%m%d}":
-            rows = day_rows(self.config.seed, owner, table, day)
             seq = int(match["seq"])
             if seq < len(rows) and rows[seq][key] == value:
                 row = rows[seq]
+        if row is None and match is None:
+            # Not one of ours by its shape: a tracker's id, such as the example click's.
+            row = next((r for r in rows if r[key] == value), None)
         if row is None or one(request, "offer") not in (row["offer"], row["offer_id"]) \
                 or one(request, "publisher") != row["publisher"]:
             raise Invalid(404, f"no {what} matches the given parameters")

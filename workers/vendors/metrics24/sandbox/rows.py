@@ -21,6 +21,7 @@ from workers.vendors.metrics24.sandbox.data import (
     COUNTRIES,
     CURSOR,
     DEVICES,
+    EXAMPLE,
     EXTRA_KEYS,
     ISPS,
     OFFERS,
@@ -115,14 +116,19 @@ def day_rows(seed: int, integration: str, table: str, day: date) -> tuple[dict[s
     midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
     if table != "conversion":
         seconds = sorted(rng.randrange(86_400) for _ in range(count))
-        return tuple(
+        rows = [
             _click_row(seed, integration, table, day, seq, midnight + timedelta(seconds=s), rng)
             for seq, s in enumerate(seconds)
-        )
+        ]
+        if table == "click":
+            rows[0] = _example_click(rows[0])
+        return tuple(rows)
     clicks = day_rows(seed, integration, "click", day)
     drafts = []
-    for _ in range(count):
+    for number in range(count):
         click = rng.choice(clicks)
+        if number == 0:
+            click = clicks[0]  # the example conversion comes from the example click
         publisher = next(p for p in PUBLISHERS if p[0] == click["publisher"])
         reason = _reject(rng, publisher[3], publisher[4], CONVERSION_REASONS)
         ctit = rng.randint(2, 9) if reason == "Click injection" else rng.randint(60, 6 * 3600)
@@ -158,7 +164,20 @@ def day_rows(seed: int, integration: str, table: str, day: date) -> tuple[dict[s
             "extra_params.keys": click["extra_params.keys"], "extra_params.values": click["extra_params.values"],
         })
         rows[-1]["real_rejected_advanced_reason"] = rows[-1]["rejected_advanced_reason"]
+        if click is clicks[0] and not any(r["hash"] == EXAMPLE["hash"] for r in rows):
+            rows[-1]["hash"] = EXAMPLE["hash"]
     return tuple(rows)
+
+
+def _example_click(row: dict[str, Any]) -> dict[str, Any]:
+    """The day's first click as the help's example: the tracker's id, offer and publisher the
+    `lookup` examples name (so they find it on any day, `date=yesterday` included)."""
+    offer, publisher = EXAMPLE["offer"], EXAMPLE["publisher"]
+    return {
+        **row, "tx_id": EXAMPLE["tx_id"], "offer": offer, "offer_id": offer, "real_offer_id": offer,
+        "offer_db_id": f"of{offer:0>22}", "publisher": publisher, "real_publisher": publisher,
+        "publisher_db_id": f"pb{publisher:0>22}",
+    }
 
 
 def days(start: date, end: date) -> Iterator[date]:
