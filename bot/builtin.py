@@ -57,8 +57,8 @@ JOBS = CommandSpec(
 JOBS_CANCEL = CommandSpec(
     words=("jobs", "cancel"),
     summary="Cancel a queued or running job.",
-    positionals=(Positional("job_id", "job", "The id from the job's queued line."),),
-    examples=("jobs cancel J7K2P9QXM",),
+    # No example: a job id exists only once a job does, and every example must run as printed.
+    positionals=(Positional("job_id", "job", "The id from the job's queued line, such as `J7K2P9QXM`."),),
     handler=_jobs_cancel,
 )
 

@@ -299,6 +299,8 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
 def test_channels_outside_the_allow_list_are_refused(make_stack: Callable[..., InProcessStack], vendor: Sandbox) -> None:
     stack = make_stack(ADOPS_CHANNELS="CALLOWED")
     body = stack.command("export instal yesterday", channel="CGENERAL").json()
+    assert "isn't enabled in this channel" in body["text"] and "ADOPS_CHANNELS" not in body["text"]
+    body = stack.command("export instal yesterday", channel="CGENERAL", user="UADMIN").json()
     assert "isn't enabled in this channel" in body["text"] and "ADOPS_CHANNELS" in body["text"]
     assert not stack.redis.keys("adops:job:*")
     assert "Queued as job" in stack.command("export instal yesterday", channel="CALLOWED").json()["text"]

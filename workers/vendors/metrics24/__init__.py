@@ -9,7 +9,7 @@ from workers.vendors.metrics24 import download_center, filters, fraud, lookups
 from workers.vendors.metrics24.buttons import BUTTONS
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.commands import COMMANDS
-from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, Metrics24App
+from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, SECOND_INTEGRATION, Metrics24App
 from workers.vendors.metrics24.settings import Metrics24Settings
 from workers.vendors.spec import VendorSpec
 
@@ -28,7 +28,9 @@ def _client(settings: Metrics24Settings, timeout: float) -> Metrics24Client:
 
 
 def _sandbox_env(base_url: str, token: str) -> dict[str, Any]:
-    return {"METRICS24_API_KEY": token, "METRICS24_BASE_URL": base_url, "METRICS24_INTEGRATION_ID": DEFAULT_INTEGRATION}
+    # The second integration is allowed too: the help's `integration=` examples name it.
+    return {"METRICS24_API_KEY": token, "METRICS24_BASE_URL": base_url, "METRICS24_INTEGRATION_ID": DEFAULT_INTEGRATION,
+            "METRICS24_INTEGRATIONS": SECOND_INTEGRATION}
 
 
 VENDOR = VendorSpec(
