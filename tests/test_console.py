@@ -70,3 +70,14 @@ def test_console_types_as_an_admin_unless_told_otherwise() -> None:
     assert "Monitoring *on* for *EU Mobile – strict*" in out
     out = run_console('/adops monitor "EU Mobile – strict" on\n', "--no-admin")
     assert "Only admins can use `/adops monitor`" in out and "Monitoring *on*" not in out
+
+
+def test_console_names_with_spaces_examples_and_vendors_not_set_up() -> None:
+    out = run_console(
+        "/adops monitor EU Mobile – strict on\n"
+        "/adops lookup click 102a3b4c5d offer=311 publisher=1077 date=yesterday\n"
+        "/adops export everflow yesterday\n"
+    )
+    assert "Monitoring *on* for *EU Mobile – strict*" in out and "Unexpected word" not in out
+    assert "24Metrics click" in out and "102a3b4c5d" in out and "has no click" not in out
+    assert "Everflow is not set up here" in out and "Unknown subcommand" not in out
