@@ -92,8 +92,8 @@ class Ingress:
         return self._enqueue(body, parsed.text, outcome)
 
     def _absent_vendor(self, text: str, admin: bool) -> str | None:
-        """"Everflow is not set up here", for a command naming a vendor this deployment does not
-        have (rather than "Unknown subcommand", which reads as a typo)."""
+        """"<Vendor> is not set up here", for a command naming a vendor this deployment does not
+        have (rather than "Unknown subcommand", which reads as a typo), or None."""
         try:
             words = [word.lower() for word in tokenize(text)[:3]]
         except Exception:  # an unclosed quote: the parser's answer says what to fix

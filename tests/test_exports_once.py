@@ -25,6 +25,7 @@ from workers.boot import boot, load_settings
 from workers.runtime import Runtime
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
+from workers.vendors.metrics24.sandbox.exports import HISTORY_ID
 from workers.vendors.registry import CATALOGUE
 
 YESTERDAY = (date.today() - timedelta(days=1)).isoformat()
@@ -34,7 +35,8 @@ M24_PARAMS = {"kind": "clicks", "start_date": YESTERDAY, "end_date": YESTERDAY, 
 
 def _exports(vendor: Sandbox) -> list[Any]:
     with Metrics24Client(vendor.base_url("24metrics"), vendor.TOKEN, integration_id=DEFAULT_INTEGRATION) as m24:
-        return m24.list_exports(page_size=100)
+        # Leave out the one the Download Center starts with: only those the jobs made.
+        return [e for e in m24.list_exports(page_size=100) if e.id != HISTORY_ID]
 
 
 # -- through the whole stack ----------------------------------------------------------------

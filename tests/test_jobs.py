@@ -90,7 +90,7 @@ def test_recent_lists_newest_first_per_user_and_overall(store: JobStore) -> None
     assert store.recent("UNOBODY") == []
 
 
-def test_create_refuses_a_double_submit_while_the_first_is_active(store: JobStore, client: redis.Redis) -> None:
+def test_create_refuses_a_double_submit_whatever_the_first_jobs_state(store: JobStore, client: redis.Redis) -> None:
     first = make_job(store)
     client.set("adops:recent:x", first.id)
     now = time.time()
@@ -98,7 +98,12 @@ def test_create_refuses_a_double_submit_while_the_first_is_active(store: JobStor
                  channel_id="C1", created_at=now, deadline=now + 60)
     _, earlier = store.create(second, dedup_key="adops:recent:x")
     assert earlier == first.id and store.get(second.id) is None
+    # A double Enter is one request even when the first job has already finished.
     store.transition(first.id, [], "delivered")
+    _, earlier = store.create(second, dedup_key="adops:recent:x")
+    assert earlier == first.id and store.get(second.id) is None
+    # Once the window has passed (the key expired), the same request is a new job.
+    client.delete("adops:recent:x")
     _, earlier = store.create(second, dedup_key="adops:recent:x")
     assert earlier is None and store.get(second.id) is not None
     assert client.get("adops:recent:x") == second.id.encode() and 0 < client.ttl("adops:recent:x") <= 10
