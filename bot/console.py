@@ -14,7 +14,6 @@ button. Line editing, history and where log lines go: :mod:`bot.terminal`.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import secrets
@@ -30,11 +29,12 @@ import httpx
 from dramatiq import Worker
 
 from bot import web
-from bot.console_text import blocks_to_text, plain
+from bot.console_text import blocks_to_text, buttons_of, duration, plain
 from bot.terminal import LineReader, log_to_file, state_dir
 from devkit.sandbox import Sandbox
 from devkit.slack import Event, LocalSlack
 from devkit.slack.signing import signed_headers
+from workers import sweeper
 from workers.boot import boot, load_settings
 from workers.jobs import Job
 from workers.settings import OWN_PREFIX
@@ -48,6 +48,7 @@ TEAM = "T0LOCAL"
 BUTTON_WAIT = 10.0
 #: After the last deadline, the time a job's failure takes to be shown (its publish step).
 DRAIN_GRACE = 30.0
+SWEEP_GRACE = sweeper.SWEEP_GRACE
 GONE = "That button is no longer there (its message was edited or deleted); nothing was sent."
 
 INTRO = """adops console: the bot on local endpoints (in-memory queue, local Slack, vendor sandbox).
@@ -61,16 +62,6 @@ def intro(vendors: Catalogue, log: str = "the log") -> str:
     """The greeting, with the first example of the first vendor's first command."""
     examples = [spec.examples[0] for spec in vendors.commands if spec.examples]
     return INTRO.format(example=f" or `/adops {examples[0]}`" if examples else "", log=log)
-
-
-def duration(seconds: float) -> str:
-    """"2 min 53 s", "1 h 5 min", "12 s" (whole seconds, rounded up)."""
-    s = max(0, math.ceil(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
-    return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
 
 
 def drain_until(deadlines: list[float], grace: float = DRAIN_GRACE) -> float | None:
@@ -122,6 +113,14 @@ class Console:
         )
         self.url = "/slack/events"
         self.slack.subscribe(self._on_slack)
+        # The clock process's one duty, here a thread: fail jobs whose deadline passed.
+        self._stopping = threading.Event()
+        self._clock = threading.Thread(target=self._sweep_every, name="console-clock", daemon=True)
+        self._clock.start()
+
+    def _sweep_every(self) -> None:
+        while not self._stopping.wait(self.rt.settings.adops_sweep_interval):
+            self.rt.dispatch.sweep()
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -156,7 +155,7 @@ class Console:
     def _render(self, blocks: list[dict[str, Any]], text: str, ts: str, channel: str) -> list[str]:
         lines = blocks_to_text(blocks) if blocks else [plain(text)]
         shown: set[int] = set()
-        for block, element in _buttons(blocks):
+        for block, element in buttons_of(blocks):
             # The same button keeps its number while its message is edited.
             key = (channel, ts, element.get("action_id", ""), element.get("value", ""))
             number = self._numbers.setdefault(key, len(self._numbers) + 1)
@@ -274,7 +273,7 @@ class Console:
         itself, not of what was printed: an edit may have landed a moment ago."""
         key = (button.element.get("action_id"), button.element.get("value"))
         blocks = self._blocks_of(button.channel, button.message_ts)
-        return any((e.get("action_id"), e.get("value")) == key for _, e in _buttons(blocks))
+        return any((e.get("action_id"), e.get("value")) == key for _, e in buttons_of(blocks))
 
     def _blocks_of(self, channel: str, ts: str) -> list[dict[str, Any]]:
         message = next((m for m in self.slack.messages(channel) if m.ts == ts), None)
@@ -316,13 +315,21 @@ class Console:
                      f"{'their deadlines' if count > 1 else 'its deadline'}, in {duration(until - DRAIN_GRACE - self.rt.clock())})")
             timeout = until - self.rt.clock()
         stop = time.monotonic() + timeout
+        swept = 0.0
         while time.monotonic() < stop:
-            if not self.open_jobs():
+            open_jobs = self.open_jobs()
+            if not open_jobs:
                 return True
+            # A job past its deadline is failed by the sweep, which gives it SWEEP_GRACE more in
+            # case a step is about to notice; at the end of the input nothing is: fail it now.
+            if any(j.deadline < self.rt.clock() for j in open_jobs) and time.monotonic() - swept > 2:
+                swept = time.monotonic()
+                sweeper.sweep(self.rt, now=self.rt.clock() + SWEEP_GRACE)
             time.sleep(0.1)
         return False
 
     def close(self) -> None:
+        self._stopping.set()
         self.worker.stop(timeout=2000)
         self.http.close()
         self.sandbox.stop()
@@ -356,19 +363,6 @@ def run_console(*, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool
         console.close()
     return 0
 
-
-def _buttons(blocks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """(block, button element) of every button on a message, in the order they are shown."""
-    for block in blocks:
-        if block.get("type") == "actions":
-            elements = block.get("elements", [])
-        elif block.get("type") == "section" and block.get("accessory"):
-            elements = [block["accessory"]]
-        else:
-            continue
-        for element in elements:
-            if element.get("type") == "button":
-                yield block, element
 
 
 def _console_env(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["blocks_to_text", "plain"]
+__all__ = ["blocks_to_text", "buttons_of", "duration", "plain"]
 
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
 _BARE = re.compile(r"<([^<>|]+)>")
@@ -44,3 +46,27 @@ def blocks_to_text(blocks: list[dict[str, Any]]) -> list[str]:
         elif kind == "image":
             lines.append(f"  [image] {block.get('alt_text', '')} ({block.get('image_url', '')})")
     return lines
+
+
+def buttons_of(blocks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """(block, button element) of every button on a message, in the order they are shown."""
+    for block in blocks:
+        if block.get("type") == "actions":
+            elements = block.get("elements", [])
+        elif block.get("type") == "section" and block.get("accessory"):
+            elements = [block["accessory"]]
+        else:
+            continue
+        for element in elements:
+            if element.get("type") == "button":
+                yield block, element
+
+
+def duration(seconds: float) -> str:
+    """"2 min 53 s", "1 h 5 min", "12 s" (whole seconds, rounded up)."""
+    s = max(0, math.ceil(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
+    return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
