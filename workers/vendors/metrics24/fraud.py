@@ -259,7 +259,10 @@ def _range_arg(start: date, end: date) -> str:
 
 def export_parts(start: str, end: str, max_days: int) -> list[str]:
     """The range as command arguments of at most ``max_days`` days each, oldest first."""
-    first, last = date.fromisoformat(start), date.fromisoformat(end)
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:  # not a range we wrote: shown as it is rather than split
+        return [start if start == end else f"{start}..{end}"]
     step = timedelta(days=max(1, max_days))
     parts = []
     while first <= last:
