@@ -214,7 +214,7 @@ def test_fraud_summary_reads_many_cursor_pages(stack: InProcessStack, slack: Loc
     job_id = queued_job(stack.command("fraud last30d"))
     text = final(slack, job_id, "checked", timeout=60)
     assert re.search(r"\*Clicks\*: [\d,]+ checked, \*[\d,]+ rejected\*", text)
-    assert "Proxy/VPN" in text and "publisher" in text
+    assert "Proxy/VPN" in text and "Publisher" in text
     assert "Partial" not in text
     assert vendor.stats()["24metrics.report.click"] > 10
 
