@@ -97,10 +97,10 @@ def test_a_button_an_edit_took_away_is_refused_and_sends_nothing() -> None:
     # The switch was pressed once: its message now shows the other switch, under a new number.
     assert out.count("\n> y\n") == 1, out
     after_edit = out.split("\n> y\n", 1)[1]
-    assert re.search(r"message updated .*\n(?:.*\n)*?  \[3\] ", after_edit), out
+    assert re.search(r"message updated .*\n(?:.*\n)*?  \[\d+\] ", after_edit), out
     assert "[1]" not in after_edit.split("> 1")[0], "the old switch is not numbered on the edited message"
     assert "That button is no longer there (its message was edited or deleted); nothing was sent." in after_edit
-    assert after_edit.count("Monitoring on?") == 0, "no confirm dialog for a button that is gone"
+    assert "[y = " not in after_edit, "no confirm dialog for a button that is gone"
     assert "There is no button [4]." in out
 
 
