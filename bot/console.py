@@ -5,7 +5,10 @@ same WSGI app and Bolt listeners receive signed requests (mounted in-process), t
 an in-memory broker with a worker thread, the same egress posts to a local Slack Web API (which
 prints what a channel would show), and vendors without keys are the built-in sandbox.
 
-Type ``/adops help``, then any example it shows; press a button by typing its number.
+Type ``/adops help``, then any example it shows; press a button by typing its number. Only the
+buttons a message shows now are numbered: one that an edit took away, or whose message was
+deleted, answers "that button is no longer there" and sends nothing, as Slack would show no such
+button. Line editing, history and where log lines go: :mod:`bot.terminal`.
 """
 
 from __future__ import annotations
@@ -26,31 +29,48 @@ import httpx
 from dramatiq import Worker
 
 from bot import web
+from bot.console_text import blocks_to_text, buttons_of, duration, plain
+from bot.terminal import LineReader, log_to_file, state_dir
 from devkit.sandbox import Sandbox
 from devkit.slack import Event, LocalSlack
 from devkit.slack.signing import signed_headers
+from workers import sweeper
 from workers.boot import boot, load_settings
+from workers.jobs import Job
 from workers.settings import OWN_PREFIX
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
 
-__all__ = ["Console", "blocks_to_text", "run_console"]
+__all__ = ["Console", "blocks_to_text", "drain_until", "duration", "plain", "run_console"]
 
 CHANNEL = "C0CONSOLE"
 TEAM = "T0LOCAL"
-DRAIN_TIMEOUT = 120.0
 BUTTON_WAIT = 10.0
+#: After the last deadline, the time a job's failure takes to be shown (its publish step).
+DRAIN_GRACE = 30.0
+SWEEP_GRACE = sweeper.SWEEP_GRACE
+GONE = "That button is no longer there (its message was edited or deleted); nothing was sent."
 
 INTRO = """adops console: the bot on local endpoints (in-memory queue, local Slack, vendor sandbox).
 Type a command as in Slack, e.g. `/adops help`{example}.
-Press a button by typing its number (a confirm dialog asks y/n). `quit` or Ctrl-D ends;
-at the end of piped input the console waits for running jobs to finish."""
+Press a button by typing its number (a confirm dialog asks y/n). `wait` waits for running jobs;
+`quit` or Ctrl-D ends; at the end of piped input the console waits for running jobs to finish
+(at most until their deadlines). Log lines go to {log}."""
 
 
-def intro(vendors: Catalogue) -> str:
+def intro(vendors: Catalogue, log: str = "the log") -> str:
     """The greeting, with the first example of the first vendor's first command."""
     examples = [spec.examples[0] for spec in vendors.commands if spec.examples]
-    return INTRO.format(example=f" or `/adops {examples[0]}`" if examples else "")
+    return INTRO.format(example=f" or `/adops {examples[0]}`" if examples else "", log=log)
+
+
+def drain_until(deadlines: list[float], grace: float = DRAIN_GRACE) -> float | None:
+    """Until when (epoch seconds) to wait for open jobs with these deadlines; None for none.
+
+    A job is failed at its deadline at the latest, and its failure then shown: waiting past the
+    last deadline (and the time to show it) would wait for nothing; giving up before it could
+    cut off an export that is only slow."""
+    return max(deadlines) + grace if deadlines else None
 
 
 @dataclass
@@ -72,8 +92,10 @@ class Console:
         self.user_id = user_id
         self.vendors = vendors
         self._print_lock = threading.RLock()
-        self.buttons: dict[int, Button] = {}
+        self.buttons: dict[int, Button] = {}  # the buttons messages show now, by number
         self._numbers: dict[tuple[str, str, str, str], int] = {}
+        self._retired: set[int] = set()  # numbers of buttons an edit or a delete took away
+        self.reader: LineReader | None = None  # set by run_console: output must not garble a typed line
         self._button_added = threading.Condition(self._print_lock)
         self.signing_secret = secrets.token_hex(16)
         self.bot_token = "xoxb-console-" + secrets.token_hex(8)
@@ -91,11 +113,23 @@ class Console:
         )
         self.url = "/slack/events"
         self.slack.subscribe(self._on_slack)
+        # The clock process's one duty, here a thread: fail jobs whose deadline passed.
+        self._stopping = threading.Event()
+        self._clock = threading.Thread(target=self._sweep_every, name="console-clock", daemon=True)
+        self._clock.start()
+
+    def _sweep_every(self) -> None:
+        while not self._stopping.wait(self.rt.settings.adops_sweep_interval):
+            self.rt.dispatch.sweep()
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str) -> None:
         with self._print_lock:
-            print(text, file=self.out, flush=True)
+            reader = self.reader
+            before, after = (reader.interrupting(), reader.resume()) if reader else ("", "")
+            print(before + text, file=self.out, flush=not after)
+            if after:
+                print(after, end="", file=self.out, flush=True)
 
     def _on_slack(self, event: Event) -> None:
         m = event.message
@@ -110,34 +144,39 @@ class Console:
         }[event.kind]
         with self._print_lock:  # button numbers are handed out in the order people see them
             lines = [f"── {label} ({m.ts}) ──"]
-            lines += self._render(m.blocks, m.text, m.ts, m.channel)
+            if event.kind == "deleted":
+                self._retire(m.channel, m.ts, keep=set())
+            else:
+                lines += self._render(m.blocks, m.text, m.ts, m.channel)
             for f in m.files:
                 lines.append(f"  [file] {f.name} ({f.size:,} bytes)")
             self.say("\n".join(lines))
 
     def _render(self, blocks: list[dict[str, Any]], text: str, ts: str, channel: str) -> list[str]:
         lines = blocks_to_text(blocks) if blocks else [plain(text)]
-        for block in blocks:
-            if block.get("type") == "actions":
-                elements = block.get("elements", [])
-            elif block.get("type") == "section" and block.get("accessory"):
-                elements = [block["accessory"]]
-            else:
-                continue
-            for element in elements:
-                if element.get("type") != "button":
-                    continue
-                # The same button keeps its number while its message is edited.
-                key = (channel, ts, element.get("action_id", ""), element.get("value", ""))
-                number = self._numbers.setdefault(key, len(self._numbers) + 1)
-                self.buttons[number] = Button(
-                    number, ts, channel, block.get("block_id", ""), element,
-                    self.slack.response_url(channel, self.user_id, message_ts=ts),
-                )
-                label = plain(block["text"]["text"]).split("\n")[0] if block.get("type") == "section" else ""
-                lines.append(f"  [{number}] {element['text']['text']}" + (f"  ({label})" if label else ""))
-                self._button_added.notify_all()
+        shown: set[int] = set()
+        for block, element in buttons_of(blocks):
+            # The same button keeps its number while its message is edited.
+            key = (channel, ts, element.get("action_id", ""), element.get("value", ""))
+            number = self._numbers.setdefault(key, len(self._numbers) + 1)
+            shown.add(number)
+            self.buttons[number] = Button(
+                number, ts, channel, block.get("block_id", ""), element,
+                self.slack.response_url(channel, self.user_id, message_ts=ts),
+            )
+            label = plain(block["text"]["text"]).split("\n")[0] if block.get("type") == "section" else ""
+            lines.append(f"  [{number}] {element['text']['text']}" + (f"  ({label})" if label else ""))
+            self._button_added.notify_all()
+        self._retire(channel, ts, keep=shown)
         return lines
+
+    def _retire(self, channel: str, ts: str, *, keep: set[int]) -> None:
+        """Buttons this version of the message no longer shows are gone, as they are in Slack."""
+        for number, button in list(self.buttons.items()):
+            if button.channel == channel and button.message_ts == ts and number not in keep:
+                del self.buttons[number]
+                self._retired.add(number)
+        self._button_added.notify_all()
 
     # -- input ------------------------------------------------------------------------------
     def handle(self, line: str, lines: Iterator[str]) -> bool:
@@ -149,6 +188,10 @@ class Console:
             return False
         if line in ("help", "?"):
             self.say(intro(self.vendors))
+            return True
+        if line == "wait":
+            if not self.drain():
+                self.say("(some jobs were still running at their deadline)")
             return True
         press = re.fullmatch(r"(?:press\s+)?(\d+)", line)
         if press:
@@ -181,10 +224,13 @@ class Console:
     def press(self, number: int, lines: Iterator[str]) -> None:
         with self._button_added:
             # Typed ahead (piped input): give the message carrying it a moment to arrive.
-            self._button_added.wait_for(lambda: number in self.buttons, timeout=BUTTON_WAIT)
+            self._button_added.wait_for(lambda: number in self.buttons or number in self._retired, timeout=BUTTON_WAIT)
             button = self.buttons.get(number)
         if button is None:
-            self.say(f"There is no button [{number}].")
+            self.say(GONE if number in self._retired else f"There is no button [{number}].")
+            return
+        if not self._still_shown(button):
+            self.say(GONE)
             return
         confirm = button.element.get("confirm")
         if confirm:
@@ -194,6 +240,9 @@ class Console:
             self.say(f"> {answer}")
             if answer not in ("y", "yes"):
                 self.say("(dismissed; nothing was sent)")
+                return
+            if not self._still_shown(button):  # edited away while the dialog was open
+                self.say(GONE)
                 return
         payload = {
             "type": "block_actions",
@@ -219,6 +268,13 @@ class Console:
         }
         self._answer(self._post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded"))
 
+    def _still_shown(self, button: Button) -> bool:
+        """Is the button on its message as the channel shows it now? Asked of the local Slack
+        itself, not of what was printed: an edit may have landed a moment ago."""
+        key = (button.element.get("action_id"), button.element.get("value"))
+        blocks = self._blocks_of(button.channel, button.message_ts)
+        return any((e.get("action_id"), e.get("value")) == key for _, e in buttons_of(blocks))
+
     def _blocks_of(self, channel: str, ts: str) -> list[dict[str, Any]]:
         message = next((m for m in self.slack.messages(channel) if m.ts == ts), None)
         return list(message.blocks) if message else []
@@ -242,17 +298,38 @@ class Console:
         self.say("── only visible to you ──\n" + "\n".join(lines))
 
     # -- lifecycle --------------------------------------------------------------------------
-    def drain(self, timeout: float = DRAIN_TIMEOUT) -> bool:
-        """Wait until every job has ended and its outcome is posted."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            jobs = self.rt.store.recent(None, limit=200)
-            if all(j.terminal and j.outcome_posted for j in jobs):
+    def open_jobs(self) -> list[Job]:
+        """Jobs that have not ended, or whose outcome is not shown yet."""
+        return [j for j in self.rt.store.recent(None, limit=200) if not (j.terminal and j.outcome_posted)]
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Wait until every job has ended and its outcome is posted: ``timeout`` seconds, or by
+        default as long as the jobs' own deadlines (see :func:`drain_until`)."""
+        open_jobs = self.open_jobs()
+        if not open_jobs:
+            return True
+        if timeout is None:
+            until = drain_until([j.deadline for j in open_jobs]) or self.rt.clock()
+            count = len(open_jobs)
+            self.say(f"(waiting for {count} running job{'s' if count > 1 else ''}: at most until "
+                     f"{'their deadlines' if count > 1 else 'its deadline'}, in {duration(until - DRAIN_GRACE - self.rt.clock())})")
+            timeout = until - self.rt.clock()
+        stop = time.monotonic() + timeout
+        swept = 0.0
+        while time.monotonic() < stop:
+            open_jobs = self.open_jobs()
+            if not open_jobs:
                 return True
+            # A job past its deadline is failed by the sweep, which gives it SWEEP_GRACE more in
+            # case a step is about to notice; at the end of the input nothing is: fail it now.
+            if any(j.deadline < self.rt.clock() for j in open_jobs) and time.monotonic() - swept > 2:
+                swept = time.monotonic()
+                sweeper.sweep(self.rt, now=self.rt.clock() + SWEEP_GRACE)
             time.sleep(0.1)
         return False
 
     def close(self) -> None:
+        self._stopping.set()
         self.worker.stop(timeout=2000)
         self.http.close()
         self.sandbox.stop()
@@ -263,33 +340,29 @@ def run_console(*, ready_after: float = 4.0, user_id: str = "U0YOU", admin: bool
                 stdin: TextIO | None = None, out: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
     out = out or sys.stdout
+    state = state_dir()
+    log = log_to_file(state)  # before the worker starts: no library line may reach the terminal
     console = Console(out=out, ready_after=ready_after, user_id=user_id, admin=admin)
-    interactive = stdin.isatty()
-    console.say(intro(console.vendors))
-    lines = _lines(stdin, console if interactive else None)
+    reader = LineReader(stdin, state / "console_history")
+    console.say(intro(console.vendors, str(log)))
+    console.reader = reader
+    lines = reader.lines(lambda prompt: console.say(prompt))
     try:
         for line in lines:
-            if not interactive:
+            if not reader.interactive:
                 console.say(f"> {line.rstrip()}")
             if not console.handle(line, lines):
                 break
         else:
             if not console.drain():
-                console.say("(some jobs were still running after the wait; stopping anyway)")
+                console.say("(some jobs were still running at their deadline; stopping anyway)")
                 return 1
     finally:
+        console.reader = None
+        reader.save()
         console.close()
     return 0
 
-
-def _lines(stdin: TextIO, prompt_to: Console | None) -> Iterator[str]:
-    while True:
-        if prompt_to is not None:
-            prompt_to.say("adops> ")
-        line = stdin.readline()
-        if not line:
-            return
-        yield line
 
 
 def _console_env(
@@ -309,44 +382,3 @@ def _console_env(
     # Vendors with real keys stay real; the others are the sandbox.
     env.update(vendors.sandbox_env(env, sandbox.base_url, sandbox.TOKEN))
     return env
-
-
-# -- Block Kit to terminal text (pure) ------------------------------------------------------
-
-_LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
-_BARE = re.compile(r"<([^<>|]+)>")
-
-
-def plain(mrkdwn: str) -> str:
-    """Slack mrkdwn as a terminal shows it: links as `label (url)`, mentions as @id, dates (and
-    the date tokens render uses to show `*`, `_`, `~` and backticks unformatted) as their fallback."""
-
-    def link(m: re.Match[str]) -> str:
-        target, label = m.group(1), m.group(2)
-        if target.startswith("!date^"):
-            return label
-        if target.startswith(("@", "#")):
-            return label if label.startswith(("@", "#")) else target
-        return f"{label} ({target})"
-
-    text = _LINK.sub(link, mrkdwn)
-    text = _BARE.sub(lambda m: m.group(1), text)
-    # render.escape puts a soft hyphen before a quote's `>`; a terminal need not see it.
-    return text.replace("\u00ad", "").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
-def blocks_to_text(blocks: list[dict[str, Any]]) -> list[str]:
-    lines: list[str] = []
-    for block in blocks:
-        kind = block.get("type")
-        if kind in ("section", "header") and block.get("text"):
-            lines.append(plain(block["text"]["text"]))
-            for f in block.get("fields") or []:
-                lines.append("  " + plain(f["text"]))
-        elif kind == "context":
-            lines.append("  " + "  ".join(plain(e.get("text", "")) for e in block.get("elements", [])))
-        elif kind == "divider":
-            lines.append("  ────")
-        elif kind == "image":
-            lines.append(f"  [image] {block.get('alt_text', '')} ({block.get('image_url', '')})")
-    return lines

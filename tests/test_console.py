@@ -3,15 +3,34 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
+import pytest
+
+from bot.console import drain_until
+from bot.console_text import duration
 from tests.harness import REPO
 
 
-def run_console(text: str, *args: str, timeout: float = 120) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "ADOPS_", "INSTAL_"))}
+def run_console(text: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+                state: Path | None = None) -> str:
+    return _run(text, *args, timeout=timeout, env=env, state=state)[0]
+
+
+def _run(text: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
+         state: Path | None = None) -> tuple[str, str]:
+    """(stdout, stderr) of a console fed ``text``; its log and history stay out of the real home."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "ADOPS_", "INSTAL_"))}
+    state = state or Path(tempfile.mkdtemp(prefix="adops-console-state-"))
+    env = {**base, "XDG_STATE_HOME": str(state), **(env or {})}
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "console", *args],
         input=text,
@@ -22,7 +41,7 @@ def run_console(text: str, *args: str, timeout: float = 120) -> str:
         env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
+    return result.stdout, result.stderr
 
 
 def test_console_runs_an_export_and_a_button_press_with_nothing_configured() -> None:
@@ -81,3 +100,98 @@ def test_console_names_with_spaces_examples_and_vendors_not_set_up() -> None:
     assert "Monitoring *on* for *EU Mobile – strict*" in out and "Unexpected word" not in out
     assert "24Metrics click" in out and "102a3b4c5d" in out and "has no click" not in out
     assert "Everflow is not set up here" in out and "Unknown subcommand" not in out
+
+
+def test_a_button_an_edit_took_away_is_refused_and_sends_nothing() -> None:
+    # `wait` lets the click's edit land before the next line is read, as a person would see it.
+    out = run_console('/adops filters name~"EU Mobile – strict"\nwait\n1\ny\nwait\n1\n4\n')
+    # The switch was pressed once: its message now shows the other switch, under a new number.
+    assert out.count("\n> y\n") == 1, out
+    after_edit = out.split("\n> y\n", 1)[1]
+    assert re.search(r"message updated .*\n(?:.*\n)*?  \[\d+\] ", after_edit), out
+    assert "[1]" not in after_edit.split("> 1")[0], "the old switch is not numbered on the edited message"
+    assert "That button is no longer there (its message was edited or deleted); nothing was sent." in after_edit
+    assert "[y = " not in after_edit, "no confirm dialog for a button that is gone"
+    assert "There is no button [4]." in out
+
+
+def test_piped_input_waits_as_long_as_the_jobs_deadline_and_logs_go_to_a_file(tmp_path: Path) -> None:
+    # A vendor that never answers: the export is retried until its deadline, then failed and said.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    env = {"INSTAL_TOKEN": "x", "INSTAL_BASE_URL": f"http://127.0.0.1:{dead}", "ADOPS_EXPORT_DEADLINE": "10"}
+    out, err = _run("/adops export instal yesterday\n", env=env, state=tmp_path, timeout=90)
+    assert "(waiting for 1 running job: at most until its deadline, in 10 s)" in out or \
+        "(waiting for 1 running job: at most until its deadline, in 9 s)" in out, out
+    assert "failed: it did not finish before its deadline" in out, out
+    # Library log lines (Dramatiq's retries) go to the log file, none to the terminal.
+    assert err == "" and "dramatiq" not in out.lower(), err
+    log = (tmp_path / "adops" / "console.log").read_text()
+    assert "dramatiq.middleware.retries" in log and "Retrying message" in log
+    assert f"Log lines go to {tmp_path / 'adops' / 'console.log'}" in out
+    assert not (tmp_path / "adops" / "console_history").exists(), "piped input keeps no history"
+
+
+def test_the_wait_at_the_end_is_the_deadline_the_jobs_were_given() -> None:
+    out = run_console("/adops export instal yesterday\n", "--ready-after", "1", env={"ADOPS_EXPORT_DEADLINE": "7200"})
+    waited = re.search(r"\(waiting for 1 running job: at most until its deadline, in (\d+) h(?: (\d+) min)?\)", out)
+    assert waited and (int(waited.group(1)), int(waited.group(2) or 0)) >= (1, 59), out
+    assert "is ready: download the file" in out
+
+
+@pytest.mark.parametrize(
+    ("deadlines", "grace", "expected"),
+    [([], 30.0, None), ([100.0], 30.0, 130.0), ([100.0, 5000.0, 40.0], 0.0, 5000.0)],
+)
+def test_drain_until_the_latest_deadline(deadlines: list[float], grace: float, expected: float | None) -> None:
+    assert drain_until(deadlines, grace) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0 s"), (12.2, "13 s"), (60, "1 min"), (173, "2 min 53 s"), (3600, "1 h"), (3900, "1 h 5 min")],
+)
+def test_duration(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
+
+
+def test_at_a_terminal_lines_are_edited_and_remembered(tmp_path: Path) -> None:
+    """Under a pseudo-terminal: the up arrow brings back the last line, and the history is kept."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "ADOPS_", "INSTAL_"))}
+    env.update(XDG_STATE_HOME=str(tmp_path), TERM="xterm")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console"], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=REPO, env=env, close_fds=True)
+    os.close(slave)
+    seen = b""
+
+    def read_until(needle: bytes, count: int = 1) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 60
+        while seen.count(needle) < count:
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:  # the console closed the terminal
+                    break
+
+    try:
+        read_until(b"adops> ")
+        os.write(master, b"help\r")  # the console's own greeting again
+        read_until(b"Log lines go to", 2)
+        read_until(b"adops> ", 2)
+        os.write(master, b"\x1b[A\r")  # up arrow: the same line again
+        read_until(b"Log lines go to", 3)
+        read_until(b"adops> ", 3)
+        os.write(master, b"quit\r")
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    history = (tmp_path / "adops" / "console_history").read_text()
+    assert history.split() == ["help", "quit"]  # readline keeps one of two lines alike in a row

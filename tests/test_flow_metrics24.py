@@ -218,7 +218,7 @@ def test_fraud_summary_reads_many_cursor_pages(stack: InProcessStack, slack: Loc
     job_id = queued_job(stack.command("fraud last30d"))
     text = final(slack, job_id, "checked", timeout=60)
     assert re.search(r"\*Clicks\*: [\d,]+ checked, \*[\d,]+ rejected\*", text)
-    assert "Proxy/VPN" in text and "publisher" in text
+    assert "Proxy/VPN" in text and "Publisher" in text
     assert "Partial" not in text
     assert vendor.stats()["24metrics.report.click"] > 10
 
@@ -228,9 +228,17 @@ def test_fraud_summary_over_budget_says_it_is_partial(stack: InProcessStack, sla
     stack.wait_job(job_id, ("delivered",), timeout=90)
     # Month sizes vary; a month of the sandbox's clicks is near the budget, 92 days is over it.
     end = date.today() - timedelta(days=1)
-    long_job = queued_job(stack.command(f"fraud {end - timedelta(days=91)}..{end}"))
+    start = end - timedelta(days=91)
+    long_job = queued_job(stack.command(f"fraud {start}..{end}"))
     text = final(slack, long_job, "checked", timeout=120)
-    assert "Partial: the newest 10,000" in text and "/adops export 24metrics clicks" in text
+    assert "Partial: the newest 10,000" in text
+    # 92 days are more than the Download Center exports at once (90 by default): the hint never
+    # suggests a command that would itself be cut, it splits the range.
+    assert "the Download Center exports at most 90 days at a time" in text
+    parts = re.findall(r"/adops export 24metrics clicks (\d{4}-\d\d-\d\d)(?:\.\.(\d{4}-\d\d-\d\d))?`", text)
+    spans = [(date.fromisoformat(a), date.fromisoformat(b or a)) for a, b in parts]
+    assert spans[0][0] == start and spans[-1][1] == end and len(spans) == 2, parts
+    assert all((b - a).days < 90 for a, b in spans) and spans[1][0] == spans[0][1] + timedelta(days=1)
 
 
 def test_lookup_click_found_and_not_found(stack: InProcessStack, slack: LocalSlack) -> None:

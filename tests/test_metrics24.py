@@ -525,7 +525,7 @@ def _export(**fields: Any) -> Export:
     ("export", "url", "expected"),
     [
         (_export(status="PENDING"), None, ("pending", "PENDING", None, None, "queued at 24Metrics")),
-        (_export(status="UNKNOWN"), None, ("pending", "UNKNOWN", None, None, "24Metrics says UNKNOWN")),
+        (_export(status="UNKNOWN"), None, ("pending", "UNKNOWN", None, None, "24Metrics says: unknown")),
         (_export(status="ERROR", error="  disk\nfull "), None, ("failed", "ERROR", "disk full", None, None)),
         (_export(status="ERROR"), None, ("failed", "ERROR", None, None, None)),
         (_export(status="CANCELED", error=""), None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.vendors.metrics24 import download_center, filters, fraud, lookups
+from workers.vendors.metrics24 import download_center, filters, fraud, links, lookups
 from workers.vendors.metrics24.buttons import BUTTONS
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.commands import COMMANDS
@@ -40,7 +40,7 @@ VENDOR = VendorSpec(
     client=_client,
     commands=COMMANDS,
     tasks=(*filters.TASKS, *fraud.TASKS, *lookups.TASKS, *download_center.TASKS),
-    buttons=BUTTONS,
+    buttons=(*BUTTONS, links.FRESH_LINK),  # the export list's "Get a fresh link"
     sandbox=Metrics24App,
     sandbox_env=_sandbox_env,
 )

@@ -25,21 +25,23 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date, timedelta
 from typing import Any, Literal
 
 import redis
 
 from workers.errors import VendorTransient
 from workers.jobs import Job
-from workers.render import Mrkdwn, Rendered, code, code_block, ellipsize, fallback, md, section
+from workers.render import Mrkdwn, Rendered, code, code_block, ellipsize, fallback, join, md, section
 from workers.runtime import Runtime
 from workers.tasks import Task
-from workers.vendors.metrics24.access import client
+from workers.vendors.metrics24.access import NAME, client
 from workers.vendors.metrics24.api import PAGE_SIZE_MAX, VENDOR
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.rows import is_rejected, publisher_of, rejection_reason
 
-__all__ = ["ROW_BUDGET", "WalkStore", "fold", "fraud_message", "fresh", "summarize", "summary", "walk", "walk_range"]
+__all__ = ["ROW_BUDGET", "WalkStore", "fold", "fraud_message", "fresh", "names_of", "summarize", "summary", "walk",
+           "walk_range"]
 
 #: Rows read per table: 100 pages of 100. Enough for a clear picture; the export has the rest.
 ROW_BUDGET = 10_000
@@ -122,8 +124,16 @@ def fold(
     return new
 
 
-def summary(state: Mapping[str, Any]) -> dict[str, Any]:
-    """What the message shows of one table: the top reasons and publishers, and how complete."""
+def names_of(*states: Mapping[str, Any]) -> dict[str, str]:
+    """Publisher names the walks saw, by id. Click rows carry none, conversion rows do: the
+    click table is labelled with the names the conversions gave."""
+    return {pid: entry[2] for state in states for pid, entry in state["publishers"].items() if entry[2]}
+
+
+def summary(state: Mapping[str, Any], names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """What the message shows of one table: the top reasons and publishers, and how complete;
+    ``names`` labels publishers whose own rows carried no name."""
+    names = names or {}
     reasons = sorted(state["reasons"].items(), key=lambda kv: (-kv[1], kv[0]))
     rejecting = sorted(
         ((pid, entry) for pid, entry in state["publishers"].items() if entry[1]), key=lambda x: (-x[1][1], x[0])
@@ -134,7 +144,7 @@ def summary(state: Mapping[str, Any]) -> dict[str, Any]:
         "reasons": [[reason, count] for reason, count in reasons[:TOP]],
         "other_reasons": state["other_reasons"] + sum(count for _, count in reasons[TOP:]),
         "publishers": [
-            {"id": pid, "name": name, "rejected": rejected, "seen": seen}
+            {"id": pid, "name": name or names.get(pid), "rejected": rejected, "seen": seen}
             for pid, (seen, rejected, name) in rejecting[:TOP]
         ],
         "publisher_count": len(rejecting),
@@ -215,18 +225,63 @@ def walk_range(
 ) -> dict[str, Any]:
     """Both tables' summaries of the range in ``params`` (``start_date``, ``end_date``, ``integration``)."""
     out: dict[str, Any] = {"start_date": params["start_date"], "end_date": params["end_date"]}
-    for table, key in TABLES:
-        out[key] = summary(walk(api, store, table, params, deadline=deadline, clock=clock, budget=budget))
+    states = {key: walk(api, store, table, params, deadline=deadline, clock=clock, budget=budget) for table, key in TABLES}
+    names = names_of(*states.values())
+    for key, state in states.items():
+        out[key] = summary(state, names)
     return out
 
 
 def fraud(rt: Runtime, job: Job) -> dict[str, Any]:
     params = {k: job.params[k] for k in ("start_date", "end_date", "integration")}
     store = WalkStore(rt.redis, f"{rt.store.prefix}fraud:{job.id}")
-    return walk_range(client(rt), store, params, deadline=time.monotonic() + WALK_SLICE)
+    result = walk_range(client(rt), store, params, deadline=time.monotonic() + WALK_SLICE)
+    # The partial hint suggests exports the Download Center will not cut (see ``export_hint``).
+    return {**result, "export_max_days": rt.settings.vendor(NAME).export_max_days}
 
 
-# -- the message ----------------------------------------------------------------------------------
+# -- the message (pure) ---------------------------------------------------------------------------
+
+#: Export commands the partial hint lists one by one; past this many it names the first and the count.
+HINT_COMMANDS = 3
+#: The Download Center's window when a result predates ``export_max_days`` being stored in it.
+DEFAULT_EXPORT_DAYS = 90
+
+
+def span_text(start: str, end: str) -> str:
+    """A range as prose ("2026-01-01 to 2026-01-31"); ``..`` is only for commands."""
+    return start if start == end else f"{start} to {end}"
+
+
+def _range_arg(start: date, end: date) -> str:
+    return start.isoformat() if start == end else f"{start.isoformat()}..{end.isoformat()}"
+
+
+def export_parts(start: str, end: str, max_days: int) -> list[str]:
+    """The range as command arguments of at most ``max_days`` days each, oldest first."""
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError:  # not a range we wrote: shown as it is rather than split
+        return [start if start == end else f"{start}..{end}"]
+    step = timedelta(days=max(1, max_days))
+    parts = []
+    while first <= last:
+        upto = min(last, first + step - timedelta(days=1))
+        parts.append(_range_arg(first, upto))
+        first = upto + timedelta(days=1)
+    return parts
+
+
+def export_hint(kind: str, start: str, end: str, max_days: int) -> Mrkdwn:
+    """Which export has every row, said so that no command suggested would itself be cut."""
+    parts = export_parts(start, end, max_days)
+    commands = [code(f"/adops export 24metrics {kind} {part}") for part in parts]
+    if len(commands) == 1:
+        return md("For all of them: {}", commands[0])
+    window = md("the Download Center exports at most {:,} days at a time", max_days)
+    if len(commands) <= HINT_COMMANDS:
+        return md("For all of them ({}): {}", window, join(", then ", commands))
+    return md("For all of them, {}: export the range in {:,} parts, starting with {}", window, len(commands), commands[0])
 
 
 def _pct(part: int, whole: int) -> str:
@@ -239,14 +294,20 @@ def _table(rows: list[tuple[str, str, str]], header: tuple[str, str, str]) -> Mr
     return code_block("\n".join(lines))  # the vendor's reasons and names, inert in code
 
 
-def _part(title: str, kind: str, s: dict[str, Any], command: str) -> Mrkdwn:
+def publisher_label(publisher: Mapping[str, Any]) -> str:
+    """"Install Rush (1190)" where the name is known, else the id."""
+    name = publisher.get("name")
+    return f"{name} ({publisher['id']})" if name else str(publisher["id"])
+
+
+def _part(title: str, kind: str, s: dict[str, Any], start: str, end: str, max_days: int) -> Mrkdwn:
     share = _pct(s["rejected"], s["rows"])
     lines = [md("*{}*: {:,} checked, *{:,} rejected* ({})", title, s["rows"], s["rejected"], share)]
     if not s["complete"]:
         of = f" of {s['total']:,}" if s.get("total") else ""
         lines.append(md(
-            ":warning: Partial: the newest {:,}{} {} (the summary reads at most {:,}). For all of them: {}",
-            s["rows"], of, kind, ROW_BUDGET, code(command),
+            ":warning: Partial: the newest {:,}{} {} (the summary reads at most {:,}). {}",
+            s["rows"], of, kind, ROW_BUDGET, export_hint(kind, start, end, max_days),
         ))
     if s.get("approximate"):
         lines.append(md(
@@ -257,22 +318,22 @@ def _part(title: str, kind: str, s: dict[str, Any], command: str) -> Mrkdwn:
         reasons = [(ellipsize(r, 40), f"{c:,}", _pct(c, s["rejected"])) for r, c in s["reasons"]]
         if s["other_reasons"]:
             reasons.append(("(other reasons)", f"{s['other_reasons']:,}", _pct(s["other_reasons"], s["rejected"])))
-        lines.append(_table(reasons, ("reason", "rejected", "share")))
+        lines.append(_table(reasons, ("Reason", "Rejected", "Share of rejected")))
         pubs = [
-            (ellipsize(p["id"] + (f" {p['name']}" if p.get("name") else ""), 40), f"{p['rejected']:,}",
-             _pct(p["rejected"], p["seen"]))
+            (ellipsize(publisher_label(p), 40), f"{p['rejected']:,}", _pct(p["rejected"], p["seen"]))
             for p in s["publishers"]
         ]
-        lines.append(_table(pubs, ("publisher", "rejected", "of theirs")))
+        lines.append(_table(pubs, ("Publisher", "Rejected", "Share of theirs")))
     return Mrkdwn("\n".join(lines))
 
 
 def fraud_message(result: dict[str, Any]) -> Rendered:
     start, end = result["start_date"], result["end_date"]
-    span = start if start == end else f"{start}..{end}"
+    span = span_text(start, end)
+    max_days = int(result.get("export_max_days") or DEFAULT_EXPORT_DAYS)
     blocks: list[dict[str, Any]] = [section(md(":shield: *24Metrics fraud summary* · {}", span))]
-    for title, key, kind in (("Clicks", "clicks", "clicks"), ("Conversions", "conversions", "conversions")):
-        blocks.append(section(_part(title, kind, result[key], f"/adops export 24metrics {kind} {span}")))
+    for title, key in (("Clicks", "clicks"), ("Conversions", "conversions")):
+        blocks.append(section(_part(title, key, result[key], start, end, max_days)))
     c, v = result["clicks"], result["conversions"]
     text = fallback(
         "24Metrics fraud summary {}: {:,} clicks and {:,} conversions rejected", span, c["rejected"], v["rejected"]

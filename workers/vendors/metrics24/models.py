@@ -340,7 +340,9 @@ def status_of(export: Export, url: str | None = None, *, secrets: Sequence[str] 
         if reason is None and state != "ERROR":
             reason = "the export was canceled at 24Metrics"
         return ExportStatus(state="failed", vendor_state=state, reason=reason)
-    return ExportStatus(state="pending", vendor_state=state, note=_PENDING_NOTES.get(state, f"24Metrics says {state}"))
+    # An undocumented state is said in words ("24Metrics says: on hold"), never as IN_SOME_CODE.
+    note = _PENDING_NOTES.get(state, f"24Metrics says: {state.replace('_', ' ').lower()}")
+    return ExportStatus(state="pending", vendor_state=state, note=note)
 
 
 #: Answer keys a bulk change may list its ids under; the docs leave the answer's shape open.

@@ -11,17 +11,20 @@ Fraud summaries and lookup cards read report rows with the vendor's own field na
   the row has one (conversion rows do, click rows do not); ``publisher_db_id`` and
   ``real_publisher`` are other ids of the same publisher.
 
-:func:`is_rejected`, :func:`rejection_reason` and :func:`publisher_of` read exactly these.
+:func:`is_rejected`, :func:`rejection_reason` and :func:`publisher_of` read exactly these;
+:func:`when` shows a row's (or an export's) ISO time as Slack shows dates.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
+from workers.render import Mrkdwn, date, escape
 from workers.vendors.metrics24.api import APPROVED, PUBLISHER_FIELD, PUBLISHER_NAME_FIELD, REASON_FIELD
 
-__all__ = ["is_rejected", "publisher_of", "rejection_reason"]
+__all__ = ["is_rejected", "publisher_of", "rejection_reason", "when"]
 
 
 def is_rejected(row: Mapping[str, Any]) -> bool:
@@ -55,3 +58,16 @@ def publisher_of(row: Mapping[str, Any]) -> tuple[str, str | None]:
     publisher = row.get(PUBLISHER_FIELD) or row.get("real_publisher") or row.get("publisher_db_id") or ""
     name = row.get(PUBLISHER_NAME_FIELD)
     return str(publisher), (str(name) if name else None)
+
+
+def when(value: str | None) -> Mrkdwn | None:
+    """An ISO time as Slack shows dates (the reader's own zone); the text itself if it is not one."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return escape(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return date(moment.timestamp())
