@@ -13,6 +13,7 @@ from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, queued_job
 from tests.test_flow_metrics24 import ADMIN, final
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, day_rows
+from workers.vendors.metrics24.sandbox.exports import HISTORY_ID
 
 FRESH = "m24_fresh_link"
 
@@ -30,7 +31,9 @@ def _listed(stack: InProcessStack, slack: LocalSlack) -> Message:
 
 
 def _fresh_buttons(message: Message) -> list[dict[str, object]]:
-    return [b["accessory"] for b in message.blocks if b.get("accessory", {}).get("action_id") == FRESH]
+    """The buttons of the exports a test made (the sandbox starts with one finished export)."""
+    return [b["accessory"] for b in message.blocks if b.get("accessory", {}).get("action_id") == FRESH
+            and json.loads(str(b["accessory"]["value"]))["x"] != HISTORY_ID]
 
 
 def _click(stack: InProcessStack, slack: LocalSlack, message: Message, button: dict[str, object], user: str) -> None:
