@@ -172,3 +172,17 @@ def test_restore_of_text_that_is_no_audit_id_is_answered_at_once(stack: InProces
     body = stack.command("monitor restore yesterday", user=ADMIN).json()
     assert "is not an audit id" in body["text"] and body["response_type"] == "ephemeral"
     assert not stack.redis.keys("adops:job:*")
+
+
+def test_the_restore_button_after_the_groups_changed_again_points_to_monitor_restore(
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
+) -> None:
+    done = apply(stack, slack, "monitor all off")
+    (entry_id,) = audit_ids(stack)
+    m24.update_filter_group(GROUP, {"monitoring_mode": True})  # someone else, since
+    before = modes(m24)
+    click(stack, slack, done, "fg_restore")
+    refusal = private(slack, ADMIN, "Since this was asked")
+    assert f"/adops monitor restore {entry_id}" in refusal.text and "nothing was changed" in refusal.text
+    stack.wait_idle()
+    assert modes(m24) == before and audit_ids(stack) == [entry_id]

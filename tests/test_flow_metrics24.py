@@ -39,8 +39,8 @@ def final(slack: LocalSlack, job_id: str, needle: str, timeout: float = 20) -> s
     return slack.wait_for(shown, timeout=timeout)
 
 
-def listing(stack: InProcessStack, slack: LocalSlack, text: str = "filters") -> tuple[str, Message]:
-    job_id = queued_job(stack.command(text))
+def listing(stack: InProcessStack, slack: LocalSlack, text: str = "filters", *, user: str = ADMIN) -> tuple[str, Message]:
+    job_id = queued_job(stack.command(text, user=user))
     stack.wait_job(job_id, ("delivered",))
     message = slack.wait_for(
         lambda: next((m for m in job_messages(slack, job_id) if "in monitoring mode" in str(m.blocks)), None)
@@ -274,7 +274,7 @@ def test_quick_clicks_on_one_message_leave_it_true_and_say_who_changed_what(
     for group in (first, second):
         now_on = m24.get_filter_group(group).monitoring_mode
         block = next(x for x in shown.blocks if x.get("block_id") == f"fg:{group}")
-        assert ("monitoring *on*" in block["text"]["text"]) is bool(now_on), "the message shows the vendor's state"
+        assert ("Monitoring: *on*" in block["text"]["text"]) is bool(now_on), "the message shows the vendor's state"
     monitoring = sum(1 for g in m24.list_filter_groups() if g.monitoring_mode)
     assert f"{monitoring} in monitoring mode" in str(shown.blocks[0]), "the header counts what 24Metrics has now"
     names = {g.id: g.name for g in m24.list_filter_groups()}
