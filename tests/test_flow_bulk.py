@@ -15,6 +15,8 @@ from devkit.slack import LocalSlack, Message
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
 from tests.test_flow_metrics24 import ADMIN, GROUP
+from tests.test_jobs import make_job
+from workers import steps
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
 
@@ -186,3 +188,18 @@ def test_the_restore_button_after_the_groups_changed_again_points_to_monitor_res
     assert f"/adops monitor restore {entry_id}" in refusal.text and "nothing was changed" in refusal.text
     stack.wait_idle()
     assert modes(m24) == before and audit_ids(stack) == [entry_id]
+
+
+def test_a_monitor_all_job_queued_before_it_asked_now_only_asks(
+    stack: InProcessStack, vendor: Sandbox, m24: Metrics24Client
+) -> None:
+    assert stack.rt is not None
+    before = modes(m24)
+    old = make_job(stack.rt.store, kind="task", vendor="24metrics", user=ADMIN, channel_id=CHANNEL,
+                   command="monitor all on", params={"op": "fg_bulk", "integration": DEFAULT_INTEGRATION,
+                                                     "group": "all", "field": "monitoring_mode", "to": True})
+    steps.run_task(stack.rt, stack.vendors, old.id)
+    done = stack.rt.store.get(old.id)
+    assert done is not None and done.state == "delivered"
+    assert len(done.result["items"]) == sum(1 for on in before.values() if not on)
+    assert vendor.stats().get("24metrics.filter_groups.bulk_update", 0) == 0 and modes(m24) == before
