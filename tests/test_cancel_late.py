@@ -13,7 +13,8 @@ from devkit.slack import LocalSlack
 from tests.harness import RedisServer, wait_until
 from tests.inprocess import InProcessStack
 from tests.test_exports_once import _runtime
-from tests.test_flow import job_messages, outcome_text, queued_job
+from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
+from tests.test_flow_bulk import click, prompt
 from tests.test_flow_metrics24 import ADMIN, GROUP
 from tests.test_jobs import enqueued, make_job
 from workers import steps
@@ -34,34 +35,57 @@ def _cancel_when(stack: InProcessStack, vendor: Sandbox, op: str, job_id: str) -
     return str(stack.command(f"jobs cancel {job_id}", user=ADMIN).json()["text"])
 
 
+def _apply_job(stack: InProcessStack) -> str:
+    """The id of the job the confirm button of a change of several groups started."""
+    def found() -> str | None:
+        for key in stack.redis.scan_iter("adops:job:*"):
+            if stack.redis.type(key) == b"hash" and stack.redis.hget(key, "command") == b"(button) fg_bulk_apply":
+                return key.decode().rsplit(":", 1)[-1]
+        return None
+    return wait_until(found, what="the confirm button's job")
+
+
 def test_monitor_all_cancelled_before_its_write_changes_nothing(stack: InProcessStack, slack: LocalSlack,
                                                                 vendor: Sandbox, m24: Metrics24Client) -> None:
     before = {g.id: g.monitoring_mode for g in m24.list_filter_groups()}
+    message = prompt(stack, slack, "monitor all on")
     listed = vendor.stats().get("24metrics.filter_groups.list", 0)
     vendor.inject("24metrics", "filter_groups.list", "timeout", delay=2)  # a slow read before the write
-    job_id = queued_job(stack.command("monitor all on", user=ADMIN))
+    click(stack, slack, message, "fg_bulk_apply")
+    job_id = _apply_job(stack)
     wait_until(lambda: vendor.stats().get("24metrics.filter_groups.list", 0) > listed, what="the listing")
     reply = stack.command(f"jobs cancel {job_id}", user=ADMIN).json()["text"]
     assert reply.startswith(f"Cancelled `{job_id}`") and "already started" not in reply
     stack.wait_job(job_id, ("cancelled",))
-    slack.wait_for(lambda: "was cancelled" in outcome_text(slack, job_id))
     stack.wait_idle()
     assert vendor.stats().get("24metrics.filter_groups.bulk_update", 0) == 0
     assert {g.id: g.monitoring_mode for g in m24.list_filter_groups()} == before
-    assert "was cancelled" in outcome_text(slack, job_id) and "too late" not in outcome_text(slack, job_id)
     assert [e[1][b"what"] for e in stack.redis.xrange("adops:audit")] == [b"cancelled job"], "no change audited"
 
 
-@pytest.mark.parametrize(("command", "op", "expected"), [
-    ("monitor all on", "filter_groups.bulk_update", "Monitoring *on* for every filter group"),
-    (f"monitor {GROUP} on", "filter_groups.update", "Monitoring *on* for *EU Mobile"),
-])
+def test_a_cancel_during_the_write_of_several_groups_is_too_late(stack: InProcessStack, slack: LocalSlack,
+                                                                 vendor: Sandbox, m24: Metrics24Client) -> None:
+    message = prompt(stack, slack, "monitor all on")
+    vendor.inject("24metrics", "filter_groups.bulk_update", "timeout", delay=2)  # on its way when the cancel comes
+    click(stack, slack, message, "fg_bulk_apply")
+    job_id = _apply_job(stack)
+    reply = _cancel_when(stack, vendor, "filter_groups.bulk_update", job_id)
+    assert "already started changing things" in reply, reply
+    shown = slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if m.ts == message.ts
+                                         and "too late" in str(m.blocks)), None), timeout=20)
+    assert "turned monitoring *on*" in str(shown.blocks)
+    stack.wait_idle()
+    job = stack.job(job_id)
+    assert job["state"] == "cancelled" and job["write"] == "applied"
+    assert all(g.monitoring_mode for g in m24.list_filter_groups())
+
+
 def test_a_cancel_during_the_write_is_answered_too_late_already_applied(
-    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client, command: str, op: str,
-    expected: str,
+    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
 ) -> None:
+    op, expected = "filter_groups.update", "Monitoring *on* for *EU Mobile"
     vendor.inject("24metrics", op, "timeout", delay=2)  # the write is on its way when the cancel comes
-    job_id = queued_job(stack.command(command, user=ADMIN))
+    job_id = queued_job(stack.command(f"monitor {GROUP} on", user=ADMIN))
     reply = _cancel_when(stack, vendor, op, job_id)
     assert "already started changing things" in reply, reply
     text = slack.wait_for(lambda: (t := outcome_text(slack, job_id)) and "too late" in t and t, timeout=20)

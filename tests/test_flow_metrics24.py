@@ -39,8 +39,8 @@ def final(slack: LocalSlack, job_id: str, needle: str, timeout: float = 20) -> s
     return slack.wait_for(shown, timeout=timeout)
 
 
-def listing(stack: InProcessStack, slack: LocalSlack, text: str = "filters") -> tuple[str, Message]:
-    job_id = queued_job(stack.command(text))
+def listing(stack: InProcessStack, slack: LocalSlack, text: str = "filters", *, user: str = ADMIN) -> tuple[str, Message]:
+    job_id = queued_job(stack.command(text, user=user))
     stack.wait_job(job_id, ("delivered",))
     message = slack.wait_for(
         lambda: next((m for m in job_messages(slack, job_id) if "in monitoring mode" in str(m.blocks)), None)
@@ -81,7 +81,7 @@ def test_toggle_button_by_an_admin_applies_once_updates_the_message_and_audits(
         lambda: next((m for m in slack.messages(CHANNEL) if m.ts == message.ts and "turned monitoring on" in str(m.blocks)), None)
     )
     block = next(b for b in updated.blocks if b.get("block_id") == f"fg:{GROUP}")
-    assert "monitoring *on*" in block["text"]["text"] and block["accessory"]["text"]["text"] == "Monitoring off"
+    assert "Monitoring: *on*" in block["text"]["text"] and block["accessory"]["text"]["text"] == "Turn monitoring off"
     assert "1 in monitoring mode" in str(updated.blocks[0]) or "in monitoring mode" in str(updated.blocks[0])
     stack.wait_idle()
     assert m24.get_filter_group(GROUP).monitoring_mode is True
@@ -103,28 +103,9 @@ def test_toggle_button_without_rights_reaches_no_vendor(stack: InProcessStack, s
     assert not stack.redis.xrange("adops:audit")
 
 
-def test_monitor_all_uses_the_bulk_update_and_reports_what_changed(
-    stack: InProcessStack, slack: LocalSlack, vendor: Sandbox, m24: Metrics24Client
-) -> None:
-    before = m24.list_filter_groups()
-    off = [g for g in before if not g.monitoring_mode]
-    job_id = queued_job(stack.command("monitor all on", user=ADMIN))
-    text = final(slack, job_id, "Monitoring *on* for every filter group")
-    assert f"{len(off)} changed, {len(before) - len(off)} already on" in text
-    # One bulk call per 100 ids, never one call per group.
-    assert vendor.stats().get("24metrics.filter_groups.bulk_update") == -(-len(off) // 100)
-    assert all(g.monitoring_mode for g in m24.list_filter_groups())
-    assert len(stack.redis.xrange("adops:audit")) == 1
-    # Again (another admin: the same person within 10 s is a double submit): nothing left to
-    # change, and nothing more audited.
-    again = queued_job(stack.command("monitor all on", user="UADMIN2"))
-    assert "0 changed" in final(slack, again, "Monitoring *on* for every")
-    assert len(stack.redis.xrange("adops:audit")) == 1
-
-
 def test_state_changing_commands_are_refused_to_non_admins_at_once(stack: InProcessStack, vendor: Sandbox) -> None:
     for text in ("monitor all on", f"monitor {GROUP} off", f"filters active {GROUP} off", f"filters delete {GROUP}",
-                 "export 24metrics delete abc"):
+                 "export 24metrics delete abc", "monitor restore 1735689600000-0"):
         body = stack.command(text, user="UALICE").json()
         assert "Only admins" in body["text"] and "nothing was changed" in body["text"], text
     assert not stack.redis.keys("adops:job:*")
@@ -304,7 +285,7 @@ def test_quick_clicks_on_one_message_leave_it_true_and_say_who_changed_what(
     for group in (first, second):
         now_on = m24.get_filter_group(group).monitoring_mode
         block = next(x for x in shown.blocks if x.get("block_id") == f"fg:{group}")
-        assert ("monitoring *on*" in block["text"]["text"]) is bool(now_on), "the message shows the vendor's state"
+        assert ("Monitoring: *on*" in block["text"]["text"]) is bool(now_on), "the message shows the vendor's state"
     monitoring = sum(1 for g in m24.list_filter_groups() if g.monitoring_mode)
     assert f"{monitoring} in monitoring mode" in str(shown.blocks[0]), "the header counts what 24Metrics has now"
     names = {g.id: g.name for g in m24.list_filter_groups()}

@@ -30,7 +30,7 @@ from workers.boot import boot, load_settings
 from workers.errors import UsageError
 from workers.intake import Context, Reply, Submit
 from workers.runtime import Runtime
-from workers.vendors.metrics24 import download_center, fraud, groups_render, lookups
+from workers.vendors.metrics24 import bulk_render, download_center, fraud, groups_render, lookups
 from workers.vendors.metrics24.api import ID_PATTERN
 from workers.vendors.registry import CATALOGUE
 
@@ -258,8 +258,13 @@ def test_filter_group_messages(
     }
     for render_one in (groups_render.set_message, groups_render.delete_prompt_message, groups_render.delete_message):
         assert_safe(render_one(job(kind="task", user_id=user, result=result)), users=ours)
-    bulk = {"integration": integration, "to": flags[0], "unchanged": 3, "changed": groups * 4, "missing": names}
-    assert_safe(groups_render.bulk_message(job(kind="task", result=bulk)))
+    items = [{"id": g["id"], "name": g["name"], "mode": flags[1], "to": flags[0]} for g in groups] * 4
+    asked = {"kind": "all", "integration": integration, "to": flags[0], "items": items, "unchanged": 3,
+             "missing": [{"id": "x", "name": n} for n in names]}
+    assert_safe(bulk_render.prompt_message(job(kind="task", result=asked)))
+    done = {"kind": "restore", "integration": integration, "to": None, "by": user, "changed": items, "missing": names,
+            "audit_id": "1-0", "source": "0-1"}
+    assert_safe(bulk_render.apply_message(job(kind="task", result=done)), users=ours)
 
 
 row_values = st.one_of(hostile, st.integers(), st.none(), st.booleans())

@@ -12,7 +12,7 @@ from bot.console import plain
 from devkit.slack import block_errors
 from workers import render
 from workers.jobs import Job
-from workers.vendors.metrics24 import groups_render
+from workers.vendors.metrics24 import bulk_render, groups_render
 
 NOW = 1_795_000_000.0
 
@@ -239,5 +239,10 @@ def test_filter_group_messages_with_a_hostile_name() -> None:
               "integration": "int-1", "to": True, "unchanged": 0, "changed_groups": [], "deleted": True}
     for render_one in (groups_render.set_message, groups_render.delete_prompt_message, groups_render.delete_message):
         assert_safe(render_one(job(kind="task", result=result)), users=("UALICE",))
-    bulk = {"integration": HOSTILE, "to": True, "unchanged": 2, "changed": [group] * 20, "missing": [HOSTILE]}
-    assert_safe(groups_render.bulk_message(job(kind="task", result=bulk)))
+    items = [{"id": "g-1", "name": HOSTILE, "mode": False, "to": True}] * 20
+    asked = {"kind": "restore", "integration": HOSTILE, "audit_id": "1-0", "items": items, "unchanged": 2,
+             "missing": [{"id": "g-2", "name": HOSTILE}]}
+    assert_safe(bulk_render.prompt_message(job(kind="task", result=asked)))
+    done = {"kind": "all", "integration": HOSTILE, "to": True, "by": "UADMIN", "changed": items, "missing": [HOSTILE],
+            "audit_id": "1-0", "source": None}
+    assert_safe(bulk_render.apply_message(job(kind="task", result=done)), users=("UADMIN",))

@@ -19,7 +19,7 @@ import redis
 from workers.jobs import Job
 from workers.runtime import Runtime
 
-__all__ = ["AuditEntry", "read", "record", "record_and_copy", "record_for_job"]
+__all__ = ["AuditEntry", "is_entry_id", "read", "record", "record_and_copy", "record_for_job"]
 
 STREAM_MAXLEN = 100_000
 #: How long a job's once-key (holding its entry's id) is kept.
@@ -46,10 +46,18 @@ class AuditEntry:
     before: str
     after: str
     when: float
+    #: Machine-readable detail of the change (JSON), e.g. every group a bulk change touched and
+    #: its mode before, so the change can be undone exactly; "" for most entries.
+    detail: str = ""
 
 
 #: A stream entry id; a once-key written before ids were kept there holds "1".
 _ENTRY_ID = re.compile(r"\d+-\d+")
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` has the shape of an entry's id (what people are shown and type back)."""
+    return bool(_ENTRY_ID.fullmatch(text))
 
 
 def stream_key(prefix: str) -> str:
@@ -84,6 +92,7 @@ def read(client: redis.Redis, prefix: str, *, count: int = 100, entry_id: str | 
                 before=f["before"],
                 after=f["after"],
                 when=float(f["when"]),
+                detail=f.get("detail", ""),
             )
         )
     return entries
@@ -98,10 +107,14 @@ def record_and_copy(rt: Runtime, *, who: str, what: str, target: str, before: st
     return entry
 
 
-def record_for_job(rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str) -> str:
+def record_for_job(
+    rt: Runtime, job: Job, *, what: str, target: str, before: str, after: str, detail: str = ""
+) -> str:
     """The audit entry of a job's change, written once however often the job's step runs; its id."""
     fields = {"who": job.user_id, "what": what, "target": target, "before": before, "after": after,
               "when": repr(rt.clock())}
+    if detail:
+        fields["detail"] = detail
     script = rt.redis.register_script(_RECORD_ONCE)
     raw_id, _ = script(keys=[f"{rt.store.prefix}once:audit:{job.id}", stream_key(rt.store.prefix)],
                        args=[STREAM_MAXLEN, ONCE_TTL, *(item for pair in fields.items() for item in pair)])

@@ -1,11 +1,11 @@
-"""24Metrics: Download Center exports, filter groups (list, switch, delete), fraud summaries and
-lookups of one click or conversion."""
+"""24Metrics: Download Center exports, filter groups (list, switch, delete, switch several after
+asking, restore), fraud summaries and lookups of one click or conversion."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from workers.vendors.metrics24 import download_center, filters, fraud, links, lookups
+from workers.vendors.metrics24 import bulk, download_center, filters, fraud, links, lookups, restore
 from workers.vendors.metrics24.buttons import BUTTONS
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.commands import COMMANDS
@@ -38,8 +38,8 @@ VENDOR = VendorSpec(
     display="24Metrics",
     settings=Metrics24Settings,
     client=_client,
-    commands=COMMANDS,
-    tasks=(*filters.TASKS, *fraud.TASKS, *lookups.TASKS, *download_center.TASKS),
+    commands=(*COMMANDS, *restore.COMMANDS),
+    tasks=(*filters.TASKS, *bulk.TASKS, *fraud.TASKS, *lookups.TASKS, *download_center.TASKS),
     buttons=(*BUTTONS, links.FRESH_LINK),  # the export list's "Get a fresh link"
     sandbox=Metrics24App,
     sandbox_env=_sandbox_env,

@@ -107,11 +107,14 @@ def filters(parsed: Parsed, ctx: Context) -> Submit | Reply:
 
 
 def monitor(parsed: Parsed, ctx: Context) -> Submit | Reply:
-    group, mode = parsed.args["group"], parsed.args["mode"]
-    op = "fg_bulk" if group.lower() == "all" else "fg_set"
+    group, mode = parsed.args["group"].strip(), parsed.args["mode"]
+    if not group:
+        return Reply(f"Which filter group? `/adops monitor <group-id|name|all> {mode}`; `/adops filters` lists them.")
+    if group.lower() == "all":
+        # Several groups change: the job only asks, with a button that applies it once confirmed.
+        return _task(parsed, ctx, "fg_bulk_prompt", {"to": mode == "on"}, f"Monitoring {mode} for every filter group (asks first)")
     params = {"group": group, "field": "monitoring_mode", "to": mode == "on"}
-    what = "every filter group" if op == "fg_bulk" else f"filter group {group}"
-    return _task(parsed, ctx, op, params, f"Monitoring {mode} for {what}")
+    return _task(parsed, ctx, "fg_set", params, f"Monitoring {mode} for filter group {group}")
 
 
 def filters_active(parsed: Parsed, ctx: Context) -> Submit | Reply:

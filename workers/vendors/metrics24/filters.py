@@ -1,4 +1,5 @@
-"""24Metrics filter-group tasks: list them, switch monitoring mode or ``active``, bulk-switch, delete.
+"""24Metrics filter-group tasks: list them, switch monitoring mode or ``active``, delete one.
+Changes of several groups at once are :mod:`workers.vendors.metrics24.bulk`'s.
 
 Changes are intent-based, not flips: a button says "monitoring on for group 12", so a double
 click, a second admin clicking the same stale message, or a redelivered message finds the group
@@ -9,17 +10,16 @@ A button's job re-renders its whole message from data (the groups as 24Metrics h
 the message's change log, see :mod:`workers.boards`), never by patching the blocks it was
 clicked on.
 
-Cancel: right before each vendor write the job's state is checked and ``write`` recorded in one
-compare-and-set (:func:`_before_write`); a cancelled job changes nothing. Once a write is in
-effect the job says so (:func:`_applied`), and a cancel that came after it is answered with
-"cancelled too late: already applied" (see ``steps.run_task``).
+A page shows its switches only when an admin asked for it: others get the listing and a line
+saying who can switch (the clicks are checked by the ingress all the same).
+
+Cancel and the locks: see :mod:`workers.vendors.metrics24.writes`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from typing import Any
 
 from workers import audit
@@ -32,33 +32,18 @@ from workers.vendors.metrics24.access import client
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.groups import FIELD_WORDS, compact, listing, onoff, resolve
 from workers.vendors.metrics24.groups_render import (
-    bulk_message,
     change_line,
     delete_message,
     delete_prompt_message,
     list_message,
     set_message,
 )
+from workers.vendors.metrics24.writes import INTENT_TTL, applied, before_write, group_lock, intent_key
 
 __all__ = ["TASKS"]
 
-#: How long the record of what a job is about to change outlives the job's first try.
-INTENT_TTL = 86_400
 #: How long "deleted by whom" is remembered for later clicks on the same delete button.
 DELETED_TTL = 30 * 86_400
-
-
-def _before_write(rt: Runtime, job: Job) -> None:
-    """The last check before a vendor write: stop, having changed nothing, if the job was
-    cancelled. Atomic with recording that a write may follow, so a cancel is either seen here
-    or knows it may be too late."""
-    if not rt.store.transition(job.id, ["requesting"], write="started"):
-        raise Refused("The job was cancelled before anything was changed.")
-
-
-def _applied(rt: Runtime, job: Job) -> None:
-    """This job's change is in effect at 24Metrics (just made, or found made by an earlier try)."""
-    rt.store.update(job.id, write="applied")
 
 
 def _board(rt: Runtime, job: Job) -> Board | None:
@@ -66,12 +51,19 @@ def _board(rt: Runtime, job: Job) -> Board | None:
     return Board(rt.redis, rt.store.prefix, update["channel"], update["ts"]) if update else None
 
 
-def _render_board(job: Job, api: Metrics24Client, board: Board) -> dict[str, Any]:
+def _render_board(rt: Runtime, job: Job, api: Metrics24Client, board: Board) -> dict[str, Any]:
     """The page the button sat on, as 24Metrics has it now, with the board's log and a version."""
     p = job.params
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
     page = listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0))
+    page["admin"] = _admin_page(rt, job)
     return {"listing": page, "changes": board.changes(), "board_version": board.next_version()}
+
+
+def _admin_page(rt: Runtime, job: Job) -> bool:
+    """Whether the page shows switches: as it was first asked for, else as who asks now."""
+    kept = job.params.get("admin")
+    return bool(kept) if kept is not None else rt.settings.is_admin(job.user_id)
 
 
 def list_groups(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -80,10 +72,10 @@ def list_groups(rt: Runtime, job: Job) -> dict[str, Any]:
     board = _board(rt, job)
     if board is not None:  # a page button: the same message, another page
         with board.locked():
-            shown = _render_board(job, api, board)
+            shown = _render_board(rt, job, api, board)
         return {**shown["listing"], "changes": shown["changes"], "board_version": shown["board_version"]}
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
-    return listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0))
+    return listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0)) | {"admin": _admin_page(rt, job)}
 
 
 def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -95,24 +87,24 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
     board = _board(rt, job)
     with board.locked() if board is not None else nullcontext():
         group_id = p.get("group_id") or resolve(api.list_filter_groups(integration), p["group"]).id
-        with _group_lock(rt, integration, group_id):
+        with group_lock(rt, integration, group_id):
             group = api.get_filter_group(group_id, integration)
             before = getattr(group, field)
-            intent_key = f"{rt.store.prefix}intent:{job.id}"
+            intent_at = intent_key(rt, job)
             if bool(before) != to or before is None:
-                _before_write(rt, job)
+                before_write(rt, job)
                 # Written before the change: a worker killed right after the vendor's answer still
                 # leaves this job's rerun able to tell that it made the change, and audit it.
-                rt.redis.set(intent_key, json.dumps({"before": before}), ex=INTENT_TTL)
+                rt.redis.set(intent_at, json.dumps({"before": before}), ex=INTENT_TTL)
                 group = api.update_filter_group(group_id, {field: to}, integration)
                 changed = True
             else:
-                intent = rt.redis.get(intent_key)
+                intent = rt.redis.get(intent_at)
                 changed = intent is not None
                 if intent is not None:
                     before = json.loads(intent)["before"]
             if changed:
-                _applied(rt, job)
+                applied(rt, job)
                 audit.record_for_job(rt, job, what=f"set {FIELD_WORDS[field].lower()} of filter group",
                                      target=f"{group.name} ({group.id})", before=onoff(before), after=onoff(to))
         result: dict[str, Any] = {"group": compact(group), "field": field, "before": before, "after": to,
@@ -120,38 +112,8 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
         if board is not None:
             if changed and rt.store.claim(f"boardlog:{job.id}", INTENT_TTL):
                 board.log(change_line(job.user_id, result["group"], field, to, changed))
-            result |= _render_board(job, api, board)
+            result |= _render_board(rt, job, api, board)
     return result
-
-
-def bulk_set(rt: Runtime, job: Job) -> dict[str, Any]:
-    integration, to = job.params["integration"], bool(job.params["to"])
-    api = client(rt)
-    intent_key = f"{rt.store.prefix}intent:{job.id}"
-    with rt.redis.lock(f"{rt.store.prefix}lock:fg:{integration}:*", timeout=120, blocking_timeout=60):
-        groups = api.list_filter_groups(integration)
-        targets = [g for g in groups if bool(g.monitoring_mode) != to or g.monitoring_mode is None]
-        intent = rt.redis.get(intent_key)
-        if targets:
-            _before_write(rt, job)
-            rt.redis.set(intent_key, json.dumps([g.id for g in targets]), ex=INTENT_TTL)
-            answer = api.bulk_update_filter_groups([g.id for g in targets], to, integration)
-            changed_ids = set(answer.changed)
-            missing = answer.missing
-        else:
-            # A rerun after the change went through: what this job changed is in its intent.
-            changed_ids = set(json.loads(intent)) if intent else set()
-            missing = []
-        if changed_ids:
-            _applied(rt, job)
-    by_id = {g.id: g for g in groups}
-    changed = [compact(by_id[i]) | {"monitoring_mode": to} for i in sorted(changed_ids) if i in by_id]
-    if changed:
-        names = ", ".join(f"{g['name']} ({g['id']})" for g in changed)
-        audit.record_for_job(rt, job, what="set monitoring mode of every filter group",
-                             target=f"integration {integration}: {names}", before=onoff(not to), after=onoff(to))
-    return {"integration": integration, "to": to, "changed": changed,
-            "unchanged": len(groups) - len(changed) - len(missing), "missing": missing}
 
 
 def delete_prompt(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -163,15 +125,15 @@ def delete_prompt(rt: Runtime, job: Job) -> dict[str, Any]:
 def delete_group(rt: Runtime, job: Job) -> dict[str, Any]:
     integration, group_id = job.params["integration"], job.params["group_id"]
     api = client(rt)
-    intent_key = f"{rt.store.prefix}intent:{job.id}"
+    intent_at = intent_key(rt, job)
     deleted_key = f"{rt.store.prefix}fg:deleted:{integration}:{group_id}"
-    with _group_lock(rt, integration, group_id):
+    with group_lock(rt, integration, group_id):
         try:
             group = compact(api.get_filter_group(group_id, integration))
         except VendorRejected as exc:
             if exc.status != 404:
                 raise
-            intent = rt.redis.get(intent_key)
+            intent = rt.redis.get(intent_at)
             if intent is None:
                 # Someone deleted it first (a second click of the same button, say): the message
                 # then says who did, as the first click's did, whichever of the two shows last.
@@ -180,20 +142,14 @@ def delete_group(rt: Runtime, job: Job) -> dict[str, Any]:
                 return {"group": gone["group"], "deleted": False, "by": gone["by"]}
             group = json.loads(intent)  # this job deleted it before a worker died
         else:
-            _before_write(rt, job)
-            rt.redis.set(intent_key, json.dumps(group), ex=INTENT_TTL)
+            before_write(rt, job)
+            rt.redis.set(intent_at, json.dumps(group), ex=INTENT_TTL)
             api.delete_filter_group(group_id, integration)
         rt.redis.set(deleted_key, json.dumps({"group": group, "by": job.user_id}), ex=DELETED_TTL)
-        _applied(rt, job)
+        applied(rt, job)
         audit.record_for_job(rt, job, what="deleted filter group", target=f"{group['name']} ({group_id})",
                              before="exists", after="deleted")
     return {"group": group, "deleted": True}
-
-
-@contextmanager
-def _group_lock(rt: Runtime, integration: str, group_id: str) -> Iterator[None]:
-    with rt.redis.lock(f"{rt.store.prefix}lock:fg:{integration}:{group_id}", timeout=60, blocking_timeout=30):
-        yield
 
 
 def _list_page_message(job: Job) -> Any:
@@ -203,7 +159,6 @@ def _list_page_message(job: Job) -> Any:
 TASKS = (
     Task("fg_list", list_groups, _list_page_message),
     Task("fg_set", set_group, set_message),
-    Task("fg_bulk", bulk_set, bulk_message, slow=True),
     Task("fg_delete_prompt", delete_prompt, delete_prompt_message),
     Task("fg_delete", delete_group, delete_message),
 )

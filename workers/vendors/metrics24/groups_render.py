@@ -1,5 +1,5 @@
-"""What filter-group jobs show in Slack (pure): the listing with its buttons, a change, a bulk
-change, the delete prompt and its outcome.
+"""What filter-group jobs show in Slack (pure): the listing with its buttons, a change, the
+delete prompt and its outcome. A group's mode is shown as state; its button says the action.
 
 Group names, ids and integrations are the vendor's text: they go in through ``workers.render``'s
 escaping helpers (``md``, ``code``), never into an f-string of mrkdwn.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.models.blocks import ActionsBlock
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from workers.jobs import Job
 from workers.render import (
@@ -37,53 +37,65 @@ from workers.vendors.metrics24.buttons import (
 )
 from workers.vendors.metrics24.groups import FIELD_WORDS
 
-__all__ = ["bulk_message", "delete_message", "delete_prompt_message", "group_block", "list_message", "set_message"]
+__all__ = [
+    "confirm_style", "delete_message", "delete_prompt_message", "does", "group_block", "list_message", "set_message",
+    "state_line", "switch_button",
+]
 
-#: Groups named in a bulk change's message; the audit entry carries every id.
-BULK_NAMES = 15
+def state_line(mode: bool | None) -> Mrkdwn:
+    """A group's monitoring mode as state, never as an action."""
+    if mode is None:
+        return Mrkdwn("Monitoring: as the integration")
+    if mode:
+        return Mrkdwn("Monitoring: *on* — matches are recorded, not rejected")
+    return Mrkdwn("Monitoring: *off* — matches are rejected")
 
 
-def _mode(on: bool | None) -> Mrkdwn:
-    if on is None:
-        return Mrkdwn("monitoring as the integration")
-    if on:
-        return Mrkdwn("monitoring *on*: matches are recorded, not rejected")
-    return Mrkdwn("monitoring *off*: matches are rejected")
+def does(to: bool) -> str:
+    """What setting monitoring ``to`` does to traffic, in the words a confirm dialog uses."""
+    return "stop rejecting traffic: matches are only recorded" if to else "reject matching traffic again"
 
 
-def group_block(group: dict[str, Any], where: GroupPage) -> dict[str, Any]:
-    """One group as a section whose button switches its monitoring mode, with a confirm."""
-    on = bool(group.get("monitoring_mode"))
+def confirm_style(to: bool) -> str:
+    """Danger only where the change stops protection (monitoring on); primary otherwise."""
+    return "danger" if to else "primary"
+
+
+def switch_button(group: dict[str, Any], where: GroupPage) -> ButtonElement:
+    """The action that flips the group's state, said as an action, with a confirm saying what it
+    does. Plain style on a listing: the danger is the confirm's, so 40 groups are not 40 red
+    buttons."""
+    to = not bool(group.get("monitoring_mode"))
+    name = ellipsize(group.get("name") or "(no name)", 200)
+    value = GroupChange(
+        group_id=str(group["id"]), integration=where.integration, name=where.name, page=where.page,
+        admin=where.admin, field="monitoring_mode", to=to,
+    )
+    word = "on" if to else "off"
+    return SWITCH.element(
+        f"Turn monitoring {word}",
+        value,
+        confirm=confirm(
+            f"Turn monitoring {word}?", md("{} will {}.", name, does(to)), f"Turn {word}", "Cancel", confirm_style(to),
+        ),
+    )
+
+
+def group_block(group: dict[str, Any], where: GroupPage, *, switches: bool = True) -> dict[str, Any]:
+    """One group as a section: its state, and (for admins) the button that changes it."""
     name = ellipsize(group.get("name") or "(no name)", 200)
     active = Mrkdwn(" · _inactive_") if group.get("active") is False else ""
     priority = md(" · priority {}", group["priority"]) if group.get("priority") is not None else ""
-    to = not on
-    confirm_text = (
-        md("{} will only record matches and stop rejecting traffic.", name)
-        if to
-        else md("{} will reject matching traffic again.", name)
-    )
-    value = GroupChange(
-        group_id=str(group["id"]), integration=where.integration, name=where.name, page=where.page,
-        field="monitoring_mode", to=to,
-    )
-    button = SWITCH.element(
-        "Monitoring off" if on else "Monitoring on",
-        value,
-        style="primary" if on else "danger",
-        confirm=confirm(
-            f"Monitoring {'on' if to else 'off'}?", confirm_text, "Turn on" if to else "Turn off", "Cancel",
-            "danger" if to else "primary",
-        ),
-    )
-    text = md("*{}* {}{}{}\n{}", name, code(group["id"]), priority, active, _mode(group.get("monitoring_mode")))
-    return section(text, block_id=f"fg:{group['id']}", accessory=button)
+    text = md("*{}* {}{}{}\n{}", name, code(group["id"]), priority, active, state_line(group.get("monitoring_mode")))
+    return section(text, block_id=f"fg:{group['id']}", accessory=switch_button(group, where) if switches else None)
 
 
 def list_message(listing: dict[str, Any], changes: list[str] | None = None) -> Rendered:
     """A page of groups; ``changes`` (newest first, lines from :func:`change_line` kept in the
     board's log in Redis) say who changed what on this message."""
-    where = GroupPage(integration=listing["integration"], name=listing.get("name"), page=listing["page"])
+    switches = bool(listing.get("admin", True))
+    where = GroupPage(integration=listing["integration"], name=listing.get("name"), page=listing["page"],
+                      admin=switches)
     groups: list[dict[str, Any]] = listing["groups"]
     total, page, pages = listing["total"], listing["page"], listing["pages"]
     name = listing.get("name")
@@ -99,9 +111,10 @@ def list_message(listing: dict[str, Any], changes: list[str] | None = None) -> R
     if changes:
         # Stored text comes back as plain strings: sanitized again, our mentions kept.
         blocks.append(note(join(" · ", (sanitize(line, mentions=True) for line in changes)), block_id="fg:last"))
-    blocks += [group_block(g, where) for g in groups]
+    blocks += [group_block(g, where, switches=switches) for g in groups]
     footer = f"Page {page + 1} of {pages}" if pages > 1 else "All groups shown"
-    blocks.append(note(md("{} · sorted by priority · buttons ask before they change anything", footer)))
+    how = "buttons ask before they change anything" if switches else "only admins can switch modes"
+    blocks.append(note(md("{} · sorted by priority · {}", footer, how)))
     if pages > 1:
         buttons = []
         if page > 0:
@@ -143,32 +156,13 @@ def set_message(job: Job) -> Rendered:
     return Rendered(text, [section(text)])
 
 
-def bulk_message(job: Job) -> Rendered:
-    r = job.result
-    state = "on" if r["to"] else "off"
-    changed: list[dict[str, Any]] = r["changed"]
-    lines = [md(
-        ":white_check_mark: Monitoring *{}* for every filter group of integration {}: {} changed, {} already {}.",
-        state, code(r["integration"]), len(changed), r["unchanged"], state,
-    )]
-    if changed:
-        names = join(", ", (md("{} ({})", g["name"], code(g["id"])) for g in changed[:BULK_NAMES]))
-        more = (
-            md(" and {} more (the audit trail lists them all)", len(changed) - BULK_NAMES)
-            if len(changed) > BULK_NAMES else ""
-        )
-        lines.append(md("Changed: {}{}", names, more))
-    if r.get("missing"):
-        lines.append(md(":warning: 24Metrics did not confirm: {}", join(", ", (code(i) for i in r["missing"]))))
-    return Rendered(lines[0], [section(Mrkdwn("\n".join(lines)))])
-
-
 def delete_prompt_message(job: Job) -> Rendered:
     group, integration = job.result["group"], job.result["integration"]
     name = ellipsize(group["name"], 200)
+    priority = md(", priority {}", group["priority"]) if group.get("priority") is not None else ""
     text = md(
-        ":wastebasket: Delete filter group *{}* ({}, priority {}, {})? This cannot be undone.",
-        name, code(group["id"]), group.get("priority"), _mode(group.get("monitoring_mode")),
+        ":wastebasket: Delete filter group *{}* ({}{})? This cannot be undone.\n{}",
+        name, code(group["id"]), priority, state_line(group.get("monitoring_mode")),
     )
     button = DELETE.element(
         "Delete group",
