@@ -15,7 +15,7 @@ from workers.grammar.suggest import did_you_mean
 from workers.intake import Context, Reply, Submit
 from workers.vendors.metrics24.fields import FIELDS, fields_help
 
-__all__ = ["COMMANDS"]
+__all__ = ["COMMANDS", "INTEGRATION", "submit_task"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def _integration(parsed: Parsed, ctx: Context) -> str | None:
     return parsed.args.get("integration") or ctx.settings.vendor(VENDOR).integration_id  # type: ignore[attr-defined]
 
 
-def _task(parsed: Parsed, ctx: Context, op: str, params: dict[str, Any], summary: str) -> Submit | Reply:
+def submit_task(parsed: Parsed, ctx: Context, op: str, params: dict[str, Any], summary: str) -> Submit | Reply:
     """A task against one integration: the one named, or the configured default."""
     integration = _integration(parsed, ctx)
     if not integration:
@@ -103,7 +103,7 @@ def export_delete(parsed: Parsed, ctx: Context) -> Submit:
 def filters(parsed: Parsed, ctx: Context) -> Submit | Reply:
     name = parsed.filters.get("name")
     summary = "24Metrics filter groups" + (f" matching “{name}”" if name else "")
-    return _task(parsed, ctx, "fg_list", {"name": name, "page": 0}, summary)
+    return submit_task(parsed, ctx, "fg_list", {"name": name, "page": 0}, summary)
 
 
 def monitor(parsed: Parsed, ctx: Context) -> Submit | Reply:
@@ -112,28 +112,28 @@ def monitor(parsed: Parsed, ctx: Context) -> Submit | Reply:
         return Reply(f"Which filter group? `/adops monitor <group-id|name|all> {mode}`; `/adops filters` lists them.")
     if group.lower() == "all":
         # Several groups change: the job only asks, with a button that applies it once confirmed.
-        return _task(parsed, ctx, "fg_bulk_prompt", {"to": mode == "on"}, f"Monitoring {mode} for every filter group (asks first)")
+        return submit_task(parsed, ctx, "fg_bulk_prompt", {"to": mode == "on"}, f"Monitoring {mode} for every filter group (asks first)")
     params = {"group": group, "field": "monitoring_mode", "to": mode == "on"}
-    return _task(parsed, ctx, "fg_set", params, f"Monitoring {mode} for filter group {group}")
+    return submit_task(parsed, ctx, "fg_set", params, f"Monitoring {mode} for filter group {group}")
 
 
 def filters_active(parsed: Parsed, ctx: Context) -> Submit | Reply:
     group, mode = parsed.args["group"], parsed.args["mode"]
     params = {"group": group, "field": "active", "to": mode == "on"}
     summary = f"{'Activate' if mode == 'on' else 'Deactivate'} filter group {group}"
-    return _task(parsed, ctx, "fg_set", params, summary)
+    return submit_task(parsed, ctx, "fg_set", params, summary)
 
 
 def filters_delete(parsed: Parsed, ctx: Context) -> Submit | Reply:
     group = parsed.args["group"]
     # The summary is followed by a full stop wherever it is shown: no "?" of its own.
-    return _task(parsed, ctx, "fg_delete_prompt", {"group": group}, f"Deleting filter group {group}, once confirmed")
+    return submit_task(parsed, ctx, "fg_delete_prompt", {"group": group}, f"Deleting filter group {group}, once confirmed")
 
 
 def fraud(parsed: Parsed, ctx: Context) -> Submit | Reply:
     r = parsed.args["range"]
     params = {"start_date": r.start.isoformat(), "end_date": r.end.isoformat()}
-    return _task(parsed, ctx, "fraud", params, f"24Metrics fraud summary {r}")
+    return submit_task(parsed, ctx, "fraud", params, f"24Metrics fraud summary {r}")
 
 
 def _lookup(parsed: Parsed, ctx: Context, what: str, key: str) -> Submit | Reply:
@@ -144,7 +144,7 @@ def _lookup(parsed: Parsed, ctx: Context, what: str, key: str) -> Submit | Reply
         "publisher": parsed.args.get("publisher"),
         "date": parsed.args["date"].isoformat(),
     }
-    return _task(parsed, ctx, "lookup", params, f"24Metrics {what} {parsed.args[key]}")
+    return submit_task(parsed, ctx, "lookup", params, f"24Metrics {what} {parsed.args[key]}")
 
 
 def lookup_click(parsed: Parsed, ctx: Context) -> Submit | Reply:

@@ -5,12 +5,11 @@ replaced, asking first as every change of several groups does (see
 from __future__ import annotations
 
 from workers import audit
-from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
+from workers.grammar.spec import CommandSpec, Parsed, Positional
 from workers.intake import Context, Reply, Submit
+from workers.vendors.metrics24.commands import INTEGRATION, submit_task
 
 __all__ = ["COMMANDS"]
-
-VENDOR = "24metrics"
 
 
 def _check_audit_id(parsed: Parsed) -> str | None:
@@ -22,11 +21,8 @@ def _check_audit_id(parsed: Parsed) -> str | None:
 
 def restore(parsed: Parsed, ctx: Context) -> Submit | Reply:
     audit_id = parsed.args["audit_id"]
-    integration = parsed.args.get("integration") or ctx.settings.vendor(VENDOR).integration_id  # type: ignore[attr-defined]
-    if not integration:
-        return Reply("Which 24Metrics integration? Pass `integration=<id>`.")
-    params = {"op": "fg_bulk_prompt", "integration": integration, "audit_id": audit_id}
-    return Submit("task", VENDOR, params, f"Restore the monitoring modes from before audit entry {audit_id} (asks first)")
+    summary = f"Restore the monitoring modes from before audit entry {audit_id} (asks first)"
+    return submit_task(parsed, ctx, "fg_bulk_prompt", {"audit_id": audit_id}, summary)
 
 
 COMMANDS = (
@@ -36,12 +32,11 @@ COMMANDS = (
         positionals=(
             Positional("audit_id", "word", "The change's audit id, as its message shows it.", metavar="audit-id"),
         ),
-        options=(
-            Option("integration", "text", "24Metrics integration id: the default one when unset.", metavar="<id>"),
-        ),
+        options=(INTEGRATION,),
         admin_only=True,
         validate=_check_audit_id,
-        examples=("monitor restore 1735689600000-0",),
+        # No example: an audit id exists only once a change has been made (as a job id does);
+        # the change's own message prints this command with its id, ready to copy.
         handler=restore,
     ),
 )
