@@ -35,10 +35,12 @@ def blocks_to_text(blocks: list[dict[str, Any]]) -> list[str]:
     lines: list[str] = []
     for block in blocks:
         kind = block.get("type")
-        if kind in ("section", "header") and block.get("text"):
-            lines.append(plain(block["text"]["text"]))
+        if kind in ("section", "header"):
+            # A section may hold text, labelled fields, or both (a lookup card's fields stand alone).
+            if block.get("text"):
+                lines.append(plain(block["text"]["text"]))
             for f in block.get("fields") or []:
-                lines.append("  " + plain(f["text"]))
+                lines.append("  " + plain(f["text"]).replace("\n", ": ", 1))
         elif kind == "context":
             lines.append("  " + "  ".join(plain(e.get("text", "")) for e in block.get("elements", [])))
         elif kind == "divider":
