@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workers.vendors.metrics24 import bulk, download_center, filters, fraud, links, lookups, restore
+from workers.vendors.metrics24 import bulk, download_center, filters, fraud, links, lookups
 from workers.vendors.metrics24.buttons import BUTTONS
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.commands import COMMANDS
@@ -38,7 +38,7 @@ VENDOR = VendorSpec(
     display="24Metrics",
     settings=Metrics24Settings,
     client=_client,
-    commands=(*COMMANDS, *restore.COMMANDS),
+    commands=COMMANDS,
     tasks=(*filters.TASKS, *bulk.TASKS, *fraud.TASKS, *lookups.TASKS, *download_center.TASKS),
     buttons=(*BUTTONS, links.FRESH_LINK),  # the export list's "Get a fresh link"
     sandbox=Metrics24App,

@@ -9,13 +9,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from workers import audit
 from workers.grammar.dates import DateRange
 from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
 from workers.grammar.suggest import did_you_mean
 from workers.intake import Context, Reply, Submit
 from workers.vendors.metrics24.fields import FIELDS, fields_help
 
-__all__ = ["COMMANDS", "INTEGRATION", "submit_task"]
+__all__ = ["COMMANDS"]
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,21 @@ def _check_fields(parsed: Parsed) -> str | None:
     return None
 
 
+def _check_audit_id(parsed: Parsed) -> str | None:
+    value = parsed.args["audit_id"]
+    if audit.is_entry_id(value):
+        return None
+    return f"`{value}` is not an audit id; they look like `1735689600000-0`, as the change's message shows them."
+
+
+def monitor_restore(parsed: Parsed, ctx: Context) -> Submit | Reply:
+    """Put back the modes a change of several groups replaced: a prompt, as for every change of
+    several groups (see :mod:`workers.vendors.metrics24.bulk`)."""
+    audit_id = parsed.args["audit_id"]
+    summary = f"Restore the monitoring modes from before audit entry {audit_id} (asks first)"
+    return submit_task(parsed, ctx, "fg_bulk_prompt", {"audit_id": audit_id}, summary)
+
+
 # -- the declarations -----------------------------------------------------------------------------
 
 # 24Metrics finds one record only within a day, an offer and a publisher: all three are required.
@@ -237,6 +253,19 @@ COMMANDS = (
         admin_only=True,
         examples=("monitor 66a000000000000000000004 on", "monitor EU Mobile – strict off", "monitor all on"),
         handler=monitor,
+    ),
+    CommandSpec(
+        words=("monitor", "restore"),
+        summary="Put back the monitoring modes a change of several filter groups replaced; asks first.",
+        positionals=(
+            Positional("audit_id", "word", "The change's audit id, as its message shows it.", metavar="audit-id"),
+        ),
+        options=(INTEGRATION,),
+        admin_only=True,
+        validate=_check_audit_id,
+        # No example: an audit id exists only once a change has been made (as a job id does);
+        # the change's own message prints this command with its id, ready to copy.
+        handler=monitor_restore,
     ),
     CommandSpec(
         words=("filters", "active"),
