@@ -179,7 +179,7 @@ def test_cancel_button_without_rights_changes_nothing(stack: InProcessStack, sla
     ("fault", "expected"),
     [
         ({"op": "create", "kind": "status", "status": 400}, "Instal"),
-        ({"op": "create", "kind": "status", "status": 401}, "INSTAL_TOKEN"),
+        ({"op": "create", "kind": "status", "status": 401}, "an admin needs to check it"),
         ({"op": "create", "kind": "status", "status": 403}, "Instal"),
         ({"op": "retrieve", "kind": "status", "status": 404}, "Instal"),
         ({"op": "create", "kind": "failed"}, "Instal"),

@@ -249,7 +249,7 @@ def test_lookup_needs_offer_publisher_and_date(stack: InProcessStack) -> None:
     ("fault", "expected", "state"),
     [
         ({"kind": "status", "status": 400}, "24Metrics", "failed"),
-        ({"kind": "status", "status": 401}, "METRICS24_API_KEY", "failed"),
+        ({"kind": "status", "status": 401}, "an admin needs to check it", "failed"),
         ({"kind": "status", "status": 402}, "24Metrics", "failed"),
         ({"kind": "status", "status": 403}, "24Metrics", "failed"),
         ({"kind": "status", "status": 404}, "24Metrics", "failed"),
