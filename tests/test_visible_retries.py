@@ -54,7 +54,7 @@ def test_jobs_shows_a_vendor_that_keeps_failing(make_stack: Callable[..., InProc
     assert "24Metrics answered 503; trying again" in listed and "asking the vendor" in listed
     assert "requesting" not in listed
     # A one-shot task that is retried shows its progress message too, with the same line.
-    assert "24Metrics answered 503" in outcome_text(slack, job_id)
+    slack.wait_for(lambda: "24Metrics answered 503" in outcome_text(slack, job_id))
     stack.command(f"jobs cancel {job_id}")
     stack.wait_job(job_id, ("cancelled",))
 
