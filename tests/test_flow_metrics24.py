@@ -115,16 +115,30 @@ def test_state_changing_commands_are_refused_to_non_admins_at_once(stack: InProc
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("monitor EU on", "“EU” matches"),
         ('monitor "EU Mobile – strict" on', "Monitoring *on* for *EU Mobile – strict*"),
         (f"monitor {GROUP} on", "Monitoring *on* for *EU Mobile – strict*"),
-        ("monitor nosuchgroup on", "No filter group is called"),
         (f"filters active {GROUP} off", "Active *off* for *EU Mobile – strict*"),
     ],
 )
 def test_monitor_from_the_keyboard_by_id_or_name(stack: InProcessStack, slack: LocalSlack, command: str, expected: str) -> None:
     job_id = queued_job(stack.command(command, user=ADMIN))
     assert expected in final(slack, job_id, expected)
+
+
+def private(slack: LocalSlack, job_id: str, needle: str) -> str:
+    """The answer only the person who asked sees, once it shows ``needle``; nothing in the channel."""
+    answer = slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL)
+                                          if m.ephemeral and job_id in str(m.blocks) and needle in str(m.blocks)), None))
+    assert not job_messages(slack, job_id), "a person's mistake is not shown in the channel"
+    return str(answer.blocks)
+
+
+@pytest.mark.parametrize(("command", "expected"), [("monitor EU on", "“EU” matches"),
+                                                   ("monitor nosuchgroup on", "No filter group is called")])
+def test_an_unknown_or_ambiguous_name_is_answered_privately(stack: InProcessStack, slack: LocalSlack, command: str,
+                                                            expected: str) -> None:
+    job_id = queued_job(stack.command(command, user=ADMIN))
+    assert expected in private(slack, job_id, expected)
 
 
 def test_delete_asks_with_a_danger_button_then_deletes_once(
@@ -230,7 +244,7 @@ def test_lookup_click_found_and_not_found(stack: InProcessStack, slack: LocalSla
     text = final(slack, job_id, "publisher")
     assert tx_id in text and ("Approved" in text or "Rejected" in text)
     missing = queued_job(stack.command(f"lookup click nope123 offer={row['offer']} publisher={row['publisher']} date={day}"))
-    assert "has no click `nope123`" in final(slack, missing, "has no click")
+    assert "has no click `nope123`" in private(slack, missing, "has no click")
 
 
 def test_lookup_needs_offer_publisher_and_date(stack: InProcessStack) -> None:
@@ -242,7 +256,7 @@ def test_lookup_needs_offer_publisher_and_date(stack: InProcessStack) -> None:
     ("fault", "expected", "state"),
     [
         ({"kind": "status", "status": 400}, "24Metrics", "failed"),
-        ({"kind": "status", "status": 401}, "METRICS24_API_KEY", "failed"),
+        ({"kind": "status", "status": 401}, "an admin needs to check it", "failed"),
         ({"kind": "status", "status": 402}, "24Metrics", "failed"),
         ({"kind": "status", "status": 403}, "24Metrics", "failed"),
         ({"kind": "status", "status": 404}, "24Metrics", "failed"),

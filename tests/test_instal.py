@@ -146,7 +146,7 @@ def test_wrong_token_names_the_variable_and_never_the_token(sandbox: Sandbox, to
         for call in (lambda: instal.create(PARAMS), lambda: instal.check("00000000-0000-4000-8000-000000000001")):
             with pytest.raises(VendorAuthError) as caught:
                 call()
-            assert str(caught.value) == "Instal refused our token: check INSTAL_TOKEN."
+            assert str(caught.value) == "Instal refused our token; an admin needs to check it."
             assert secret not in str(caught.value) and secret not in repr(caught.value)
 
 

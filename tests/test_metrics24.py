@@ -368,7 +368,7 @@ def test_lookups_found_and_not_found(client: Metrics24Client) -> None:
     [
         (400, None, VendorRejected, ["24Metrics rejected the request (400 Bad Request)", "sandbox fault"]),
         (402, None, VendorRejected, ["402 Payment Required", "account needs attention"]),
-        (403, None, VendorRejected, ["403 Forbidden", "METRICS24_API_KEY lacks the rights"]),
+        (403, None, VendorRejected, ["403 Forbidden", "Our 24Metrics key lacks the rights"]),
         (404, None, VendorRejected, ["no longer knows export"]),
         (429, 3, VendorRateLimited, ["rate limiting us (429 Too Many Requests)", "wait 3 s"]),
         (500, None, VendorTransient, ["500 Internal Server Error", "usually temporary"]),
@@ -399,7 +399,7 @@ def test_wrong_key_names_the_variable_and_never_the_key(sandbox: Sandbox, key: s
         for call in (metrics.list_filter_groups, lambda: metrics.create(EXPORT), lambda: metrics.check("67e0")):
             with pytest.raises(VendorAuthError) as caught:
                 call()
-            assert str(caught.value) == "24Metrics refused our API key: check METRICS24_API_KEY."
+            assert str(caught.value) == "24Metrics refused our API key; an admin needs to check it."
             assert "wrong-key" not in str(caught.value) and "wrong-key" not in repr(caught.value)
 
 

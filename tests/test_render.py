@@ -32,7 +32,7 @@ def job(**kw: object) -> Job:
     [
         ("queued", ":hourglass: *Instal export 2026-11-21, daily*: queued", True),
         ("requesting", "asking Instal for the export", True),
-        ("waiting", "waiting for Instal to build the file (started)", True),
+        ("waiting", "waiting for Instal to build the file (in progress)", True),
         ("cancelled", "cancelled", False),
     ],
 )
@@ -52,8 +52,8 @@ def test_progress(state: str, expect: str, has_cancel: bool) -> None:
          ["is ready: <https://d.example/f.csv|download the file>", "12,345 rows"], ["job_cancel"]),
         ({"state": "delivered", "result": {"url": "https://d.example/f.csv", "expires_at": NOW + 86400}},
          ["link expires <!date^1795086400^"], []),
-        ({"state": "failed", "error": "Instal refused our token: check INSTAL_TOKEN"},
-         [":x: *Instal export 2026-11-21, daily* failed: Instal refused our token: check INSTAL_TOKEN"], []),
+        ({"state": "failed", "error": "Instal refused our token; an admin needs to check it."},
+         [":x: *Instal export 2026-11-21, daily* failed: Instal refused our token; an admin needs to check it."], []),
         ({"state": "failed", "error": "bad <input> & more"}, ["bad &lt;input&gt; &amp; more"], ["<input>"]),
         ({"state": "cancelled", "finished_by": "UBOB"}, ["was cancelled by <@UBOB>"], ["job_cancel"]),
     ],
@@ -87,7 +87,10 @@ def test_empty_jobs_list() -> None:
     assert "You have no recent jobs" in render.jobs_list([], NOW, everyone=False).text
 
 
-@pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59, "59s"), (60, "1 min"), (3599, "59 min"), (3660, "1 h 01 min")])
+@pytest.mark.parametrize(("seconds", "text"), [
+    (0, "0 s"), (-3, "0 s"), (45, "45 s"), (59.9, "59 s"), (60, "1 min"), (173, "2 min 53 s"), (720, "12 min"),
+    (3599, "59 min 59 s"), (3660, "1 h 01 min"), (3900, "1 h 05 min"), (90_000, "25 h 00 min"),
+])
 def test_age(seconds: float, text: str) -> None:
     assert render.age(seconds) == text
 

@@ -76,9 +76,9 @@ def _free_port() -> int:
     ("status", "retry_after", "expected", "fragments"),
     [
         (400, None, VendorRejected, ["rejected the request (400 Bad Request)", "sandbox fault", "Check the dates"]),
-        (401, None, VendorAuthError, ["Instal refused our token: check INSTAL_TOKEN."]),
+        (401, None, VendorAuthError, ["Instal refused our token; an admin needs to check it."]),
         (402, None, VendorRejected, ["402 Payment Required", "account needs attention"]),
-        (403, None, VendorRejected, ["403 Forbidden", "INSTAL_TOKEN lacks the rights"]),
+        (403, None, VendorRejected, ["403 Forbidden", "Our Instal key lacks the rights", "an admin needs to check it"]),
         (404, None, VendorRejected, ["404 Not Found", "expired"]),
         (422, None, VendorRejected, ["422 Unprocessable Entity", "Check the dates"]),
         (429, 7, VendorRateLimited, ["rate limiting us (429 Too Many Requests)", "wait 7 s"]),
@@ -117,7 +117,8 @@ def test_answer_after_a_consumed_fault_is_normal(sandbox: Sandbox, http: VendorH
     assert http.json("POST", EXPORTS_PATH, json=BODY)["result"] == "QUEUED"
 
 
-def test_wrong_token_is_a_configuration_error_that_never_shows_the_token(sandbox: Sandbox) -> None:
+def test_wrong_token_is_a_configuration_error_that_never_shows_the_token(sandbox: Sandbox,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
     secret = "s3cr3t-instal-token-0123456789"
     with VendorHTTP("Instal", sandbox.base_url("instal"), headers={"Authorization": f"Token {secret}"},
                     key_variable="INSTAL_TOKEN") as http:
@@ -125,7 +126,9 @@ def test_wrong_token_is_a_configuration_error_that_never_shows_the_token(sandbox
             http.json("POST", EXPORTS_PATH, json=BODY)
         assert secret not in repr(http)
     exc = caught.value
-    assert exc.key_variable == "INSTAL_TOKEN" and "INSTAL_TOKEN" in str(exc)
+    # The setting's name is for the operator (the log), not the person who reads the message.
+    assert exc.key_variable == "INSTAL_TOKEN" and "INSTAL_TOKEN" not in str(exc)
+    assert "INSTAL_TOKEN" in caplog.text and secret not in caplog.text
     for text in (str(exc), repr(exc), str(exc.__cause__), repr(exc.args)):
         assert secret not in text
 
@@ -234,10 +237,16 @@ def test_raise_for_status_table(status: int, expected: type | None) -> None:
     assert type(caught.value) is expected
 
 
-def test_key_noun_follows_the_variable() -> None:
-    with pytest.raises(VendorAuthError) as caught:
-        raise_for_status(_response(401), "24Metrics", "METRICS24_API_KEY")
-    assert str(caught.value) == "24Metrics refused our API key: check METRICS24_API_KEY."
+@pytest.mark.parametrize(("status", "message"), [
+    (401, "24Metrics refused our API key; an admin needs to check it."),
+    (403, "Our 24Metrics key lacks the rights for this; an admin needs to check it."),
+])
+def test_key_trouble_names_the_variable_in_the_log_only(caplog: pytest.LogCaptureFixture, status: int,
+                                                        message: str) -> None:
+    with pytest.raises(VendorError) as caught:
+        raise_for_status(_response(status), "24Metrics", "METRICS24_API_KEY")
+    assert message in str(caught.value) and "METRICS24_API_KEY" not in str(caught.value)
+    assert "METRICS24_API_KEY" in caplog.text
 
 
 @pytest.mark.parametrize(

@@ -21,9 +21,11 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.middleware import CurrentMessage
 
 from workers import audit, delivery, render, steps, sweeper
 from workers.errors import SlackRetryLater
+from workers.retries import VENDOR_RETRIES
 from workers.runtime import Runtime
 from workers.slack import WORST_CALL_SECONDS
 from workers.vendors.spec import Catalogue
@@ -33,8 +35,6 @@ __all__ = ["QUEUE", "Dispatcher", "bind"]
 log = logging.getLogger(__name__)
 
 QUEUE = "adops"
-#: Transient vendor trouble: 8 tries with backoff from 1 s to 60 s is about 4 minutes of patience.
-VENDOR_RETRIES = 8
 #: Anything unexpected (a bug, Redis restarting) gets a couple more chances, then a clear failure.
 OTHER_RETRIES = 2
 #: A step waits on at most one HTTP call (publish: up to four Slack calls, each bounded by
@@ -53,6 +53,8 @@ def should_retry(retries: int, exc: BaseException) -> bool:
     return retries < OTHER_RETRIES
 
 
+#: A vendor step's retry after a VendorTransient waits the delay the step chose and said
+#: (``workers.retries``); the backoff here paces the other retries (Redis errors, bugs).
 RETRY_POLICY: dict[str, Any] = {
     "max_retries": VENDOR_RETRIES,
     "min_backoff": 1_000,
@@ -140,7 +142,8 @@ def job_gave_up(b: Bound, message: dict[str, Any], retry_info: dict[str, Any]) -
     if not args:
         return
     job_id = str(args[0])
-    steps.fail(b.rt, job_id, steps.retry_exhausted_reason(b.rt.store.get(job_id), b.vendors))
+    tries = int(retry_info.get("retries") or 0) + 1
+    steps.fail(b.rt, job_id, steps.retry_exhausted_reason(b.rt.store.get(job_id), b.vendors, tries=tries))
 
 
 @actor(**ONCE_MORE)
@@ -213,6 +216,9 @@ def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
     """Declare every actor on ``rt.broker``, running against ``rt``; make it ``rt.dispatch``."""
     actors: dict[str, dramatiq.Actor[Any, Any]] = {}
     bound = Bound(rt, vendors, actors)
+    if not any(isinstance(m, CurrentMessage) for m in rt.broker.middleware):
+        # A step reads which try it is on (``workers.retries``) to say "try 3 of 9".
+        rt.broker.add_middleware(CurrentMessage())
     for name, (fn, options) in _DECLARED.items():
         unknown = set(options) - rt.broker.actor_options
         if unknown:

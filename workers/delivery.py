@@ -155,10 +155,12 @@ def refresh_progress(rt: Runtime, vendors: Catalogue, job: Job, *, force: bool =
         return  # a button's job changes its own message when done; no progress message
     now = rt.clock()
     message = render.progress(job, now, vendors.display(job.vendor))
-    digest = f"{job.state}:{_digest(message)}"
+    # A retry starting or ending counts as a change of state: the person sees it at once.
+    shown_state = f"{job.state}+retry" if job.retry_note else job.state
+    digest = f"{shown_state}:{_digest(message)}"
     if job.last_render == digest:
         return
-    state_changed = job.last_render.split(":", 1)[0] != job.state
+    state_changed = job.last_render.split(":", 1)[0] != shown_state
     if not force and not state_changed and now - job.last_render_at < rt.settings.adops_progress_interval:
         return
     try:

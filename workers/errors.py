@@ -180,14 +180,18 @@ class VendorExportFailed(VendorError):
 class VendorTransient(VendorError):
     """Worth retrying later: 429, 5xx, timeouts, connection errors, garbled answers.
 
-    ``retry_after`` is the vendor's own hint in seconds (``Retry-After``), or None.
+    ``retry_after`` is the vendor's own hint in seconds (``Retry-After``), or None. ``kind`` says
+    what went wrong when there was no HTTP status to say it ("timeout", "connect", "broken",
+    "settle"), so the retry can be told in a few words (:mod:`workers.retries`).
     """
 
     def __init__(
-        self, vendor: str, user_message: str, *, status: int | None = None, retry_after: float | None = None
+        self, vendor: str, user_message: str, *, status: int | None = None, retry_after: float | None = None,
+        kind: str = "",
     ) -> None:
         super().__init__(vendor, user_message, status=status)
         self.retry_after = retry_after
+        self.kind = kind
 
 
 class VendorRateLimited(VendorTransient):

@@ -82,6 +82,15 @@ class Job(BaseModel):
     result: dict[str, Any] = Field(default_factory=dict)  # url, rows, expires_at, note
     error: str = ""
     last_error: str = ""  # latest transient problem, shown if retries run out
+    # A step waiting to try the vendor again (cleared when a call succeeds): what happened, when
+    # the next try runs, and which try that is of how many; shown in progress and in `jobs`.
+    retry_note: str = ""
+    next_try_at: float = 0.0
+    tries: int = 0
+    max_tries: int = 0
+    # Failed with a refusal (an unknown name, no such record): the person's own mistake, told to
+    # them alone, never in the channel.
+    private: bool = False
     # Slack side
     via: Literal["", "channel", "response_url", "dm"] = ""
     message_channel: str = ""

@@ -47,12 +47,13 @@ from workers.mrkdwn import (
     mention,
     sanitize,
 )
+from workers.words import age, retry_line, vendor_state
 
 __all__ = [
     "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "clip", "code", "code_block",
     "confirm", "date", "ellipsize", "escape", "failure_message", "fallback", "fields", "help_message",
-    "jobs_list", "join", "link", "md", "mention", "note", "outcome", "progress", "queued", "sanitize", "section",
-    "text_message", "with_meta",
+    "jobs_list", "join", "link", "md", "mention", "note", "outcome", "progress", "queued", "refusal", "retracted",
+    "sanitize", "section", "text_message", "vendor_state", "with_meta",
 ]
 
 CANCEL_ACTION = "job_cancel"
@@ -138,15 +139,6 @@ class Rendered:
 # -- the messages ---------------------------------------------------------------------------------
 
 
-def age(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-
-
 def _cancel_button(job: Job) -> ButtonElement:
     return ButtonElement(
         text="Cancel", action_id=CANCEL_ACTION, value=job.id, style="danger",
@@ -173,11 +165,15 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     """The in-channel message that is edited in place while the job runs; ``vendor`` is the
     vendor's display name."""
     label = _STATE_LABEL[job.state].format(vendor=vendor)
-    if job.kind == "task" and job.state == "requesting":
+    if job.kind == "task" and job.state in ("queued", "requesting"):
         label = f"asking {vendor}"
-    detail = f" ({job.vendor_state.lower()})" if job.state == "waiting" and job.vendor_state else ""
+    words = vendor_state(job.vendor_state)
+    detail = f" ({words})" if job.state == "waiting" and words else ""
     head = md("{icon} *{summary}*: {label}{detail}", icon=Mrkdwn(_STATE_ICON[job.state]), summary=job.summary,
               label=label, detail=detail)
+    retry = retry_line(job.retry_note, job.next_try_at, job.tries, job.max_tries, now) if not job.terminal else ""
+    if retry:
+        head = md("{}\n:warning: {}", head, retry)
     checks = f"checked {job.polls} time{'s' if job.polls != 1 else ''}" if job.polls else ""
     blocks = [section(head), _meta(job, escape(f"running {age(now - job.created_at)}"), escape(checks))]
     if not job.terminal:
@@ -231,14 +227,36 @@ def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
     lines = []
     for job in jobs:
         who = md(" · {}", mention(job.user_id)) if everyone else ""
-        extra = md(" · {}", sanitize(ellipsize(job.error, 120))) if job.state == "failed" and job.error else ""
+        icon, label, extra = _job_line(job, now, everyone=everyone)
         lines.append(md(
-            "{} {} {} · *{}* · {} ago{}{}", Mrkdwn(_STATE_ICON[job.state]), code(job.id), job.summary, job.state,
+            "{} {} {} · *{}* · {} ago{}{}", Mrkdwn(icon), code(job.id), job.summary, label,
             age(now - job.created_at), who, extra,
         ))
     blocks = [section(md("*{}*", title)), *(section(chunk) for chunk in _chunks(lines, SECTION_LIMIT))]
     blocks.append(note(md("`/adops jobs cancel &lt;id&gt;` stops one"), md("`/adops jobs all` shows everyone's")))
     return Rendered(fallback("{}", title), blocks)
+
+
+_LIST_LABEL = {"requesting": "asking the vendor", "waiting": "waiting for the file"}
+
+
+def _job_line(job: Job, now: float, *, everyone: bool) -> tuple[str, str, str]:
+    """A job's icon, state in words, and what follows in ``jobs``: the retry under way, the
+    vendor's state, why it failed. A refusal's reason was the asker's alone: others see that
+    it was refused, not why."""
+    if job.state == "failed" and job.private:
+        why = md(" · {}", sanitize(ellipsize(job.error, 120))) if job.error and not everyone else ""
+        return ":no_entry:", "refused", md("{} · told privately", why) if why else " · told privately"
+    label = _LIST_LABEL.get(job.state, job.state)
+    words = vendor_state(job.vendor_state) if job.state == "waiting" else ""
+    if words:
+        label = f"{label} ({words})"
+    retry = retry_line(job.retry_note, job.next_try_at, job.tries, job.max_tries, now) if not job.terminal else ""
+    if retry:
+        return _STATE_ICON[job.state], label, md(" · :warning: {}", retry)
+    if job.state == "failed" and job.error:
+        return _STATE_ICON[job.state], label, md(" · {}", sanitize(ellipsize(job.error, 120)))
+    return _STATE_ICON[job.state], label, ""
 
 
 def help_message(sections: Sequence[str]) -> Rendered:
@@ -263,6 +281,22 @@ def failure_message(reason: str) -> Rendered:
     """A job's failure told privately to the person who clicked: no mention in it stays live."""
     safe = sanitize(reason or "it stopped without a reason")
     return Rendered(safe, [section(safe)])
+
+
+def refusal(job: Job) -> Rendered:
+    """A job refused for the person's own mistake, told to them alone: the reason (with the
+    candidates, where the task gave some) and the command it answers."""
+    reason = sanitize(job.error or "it could not be done")
+    head = md(":no_entry: {}", reason)
+    return Rendered(fallback("{}", reason), [section(head), note(code(job.id), code(f"/adops {job.command}"),
+                                                                 "only you can see this")])
+
+
+def retracted(job: Job) -> Rendered:
+    """What stays of a progress message whose job's answer went privately (when it could not be
+    deleted): a neutral line that says nothing of the request."""
+    line = md(":information_source: Job {} ended; its answer was sent privately.", code(job.id))
+    return Rendered(fallback("Job {} ended; its answer was sent privately.", job.id), [section(line)])
 
 
 def audit_entry(who: str, what: str, before: str, after: str, when: float) -> Rendered:

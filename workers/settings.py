@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     adops_rescue_after: float = Field(default=120.0, ge=2.0, le=3_600.0)
 
     adops_vendor_timeout: float = Field(default=20.0, gt=0.0, le=120.0)
+    # Transient vendor trouble: the first retry waits this long, each next one twice as long
+    # (at most 60 s); tests lower it. A one-shot task that has not finished after
+    # ADOPS_TASK_PROGRESS_AFTER seconds shows a progress message (a quick one shows only its result).
+    adops_retry_backoff: float = Field(default=1.0, gt=0.0, le=60.0)
+    adops_task_progress_after: float = Field(default=3.0, ge=0.0, le=600.0)
 
     # Broker tuning; production keeps Dramatiq's defaults, tests that kill workers lower them.
     adops_broker_heartbeat_ms: int = Field(default=60_000, ge=1_000)

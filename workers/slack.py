@@ -95,6 +95,12 @@ class SlackEgress:
                 return ts
         return None
 
+    def ephemeral(self, channel: str, user: str, text: str, blocks: Sequence[dict[str, Any]]) -> None:
+        """A message in ``channel`` only ``user`` sees (chat.postEphemeral); CannotPost when the
+        bot or the person is not there."""
+        self._call("chat_postEphemeral", cannot=UNPOSTABLE | {"user_not_in_channel"}, channel=channel, user=user,
+                   text=text, blocks=list(blocks))
+
     def dm(self, user_id: str, text: str, blocks: Sequence[dict[str, Any]]) -> tuple[str, str]:
         """A message in the app's DM with ``user_id`` (needs only chat:write): its channel and ts,
         so that it can be edited later."""

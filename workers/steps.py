@@ -16,16 +16,17 @@ step enqueues goes through ``rt.dispatch``; what it knows of vendors comes from 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from dramatiq.errors import Retry
-
-from workers import audit, delivery, render
+from workers import audit, delivery, private, render
 from workers.boards import Board
 from workers.delivery import refresh_progress
-from workers.errors import ConfigError, Refused, VendorError, VendorTransient
+from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
 from workers.jobs import ACTIVE, Job
+from workers.retries import MAX_TRIES, StepRetry, retry_later
 from workers.runtime import Runtime
 from workers.schedule import next_poll_delay
 from workers.vendors.exports import Recovers, request_may_have_landed
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 CREATE_MARK_TTL = 2 * 86_400
 
 
-class StepRetry(Retry):
-    """Transient trouble: the step runs again later (``delay`` in ms, or Dramatiq's backoff)."""
-
-
 # -- the steps ------------------------------------------------------------------------------
 
 
@@ -55,7 +52,7 @@ def request(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
     if not job.export_id:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return  # cancelled (or failed) since it was queued: ask the vendor for nothing
-        export_id = _vendor(rt, job, lambda: _create_once(rt, vendors, job))
+        export_id = _vendor(rt, vendors, job, lambda: _create_once(rt, vendors, job))
         if export_id is _FAILED:
             return
         if not rt.store.transition(
@@ -100,7 +97,7 @@ def _create_once(rt: Runtime, vendors: Catalogue, job: Job) -> str:
         if settle > 0:
             raise VendorTransient(
                 vendors.display(job.vendor), "Checking whether the export asked for earlier was made.",
-                retry_after=settle,
+                retry_after=settle, kind="settle",
             )
     rt.redis.set(mark, repr(now), ex=CREATE_MARK_TTL)
     try:
@@ -118,13 +115,14 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
     job = rt.store.get(job_id)
     if job is None or job.state != "waiting" or job.poll_seq != seq:
         return  # finished, cancelled, or a stale duplicate of a poll that already ran
-    status = _vendor(rt, job, lambda: rt.client(job.vendor).check(job.export_id))
+    status = _vendor(rt, vendors, job, lambda: rt.client(job.vendor).check(job.export_id))
     if status is _FAILED:
         return
     now = rt.clock()
     if status.state == "failed":
-        why = f": {status.reason}" if status.reason else f" (state {status.vendor_state})"
-        fail(rt, job_id, f"{vendors.display(job.vendor)} could not build the export{why}. Try again, or a shorter range.")
+        why = f": {status.reason}" if status.reason else f" ({render.vendor_state(status.vendor_state)})"
+        fail(rt, job_id, _sentence(f"{vendors.display(job.vendor)} could not build the export{why}")
+             + " Try again, or a shorter range.")
         return
     if status.state == "ready":
         result = {"url": status.url, "rows": status.rows, "note": status.note}
@@ -147,8 +145,8 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
             rt,
             job_id,
             f"{name} had not finished the export after {render.age(job.deadline - job.created_at)} "
-            f"(last state {status.vendor_state}); it may still appear in {name}'s dashboard. "
-            "Try a shorter range.",
+            f"(last seen {render.vendor_state(status.vendor_state) or 'without a state'}); it may still appear "
+            f"in the {name} dashboard. Try a shorter range.",
         )
         return
     # Send the next poll before advancing the sequence: dying in between leaves a duplicate
@@ -179,10 +177,11 @@ def run_task(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         # again to learn what it changed; the task's check refuses any new write.
     else:
         if task.slow:
-            refresh_progress(rt, vendors, job)  # quick tasks just post their result
+            refresh_progress(rt, vendors, job)  # one known to take long shows progress at once
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return
-    result = _vendor(rt, job, lambda: task.run(rt, job))
+    with _progress_after(rt, vendors, job_id, rt.settings.adops_task_progress_after):
+        result = _vendor(rt, vendors, job, lambda: task.run(rt, job))
     if result is _FAILED:
         return
     if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
@@ -215,8 +214,11 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         if job is None or not job.terminal:
             return
         if job.outcome_posted:
-            if delivery.take_repaint(rt, job_id) and not job.params.get("update"):
-                delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
+            if delivery.take_repaint(rt, job_id):
+                if job.private:
+                    private.retract(rt, job)  # a progress edit landed after the retraction
+                elif not job.params.get("update"):
+                    delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
             return
         if _post_outcome(rt, vendors, job):
             rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
@@ -226,6 +228,9 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
 def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
     """Show the outcome; False when no route could take it."""
     update = job.params.get("update")
+    if job.state == "failed" and job.private:
+        # The person's own mistake (an unknown name, no such record): theirs alone to see.
+        return private.answer(rt, job, render.refusal(job))
     if update and (job.state == "delivered" or _late_cancel(job)):
         # A button's job: its result replaces the message the button sat on, unless a newer
         # render of that message (a later click whose job finished first) is shown already.
@@ -238,9 +243,8 @@ def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
     elif update:
         # A button's job that failed or was cancelled: tell the one who clicked, privately,
         # and leave the shared message as it was.
-        if job.response_url and job.state == "failed":
-            notice = render.failure_message(job.error)
-            rt.slack.respond(job.response_url, notice.text, notice.blocks, in_channel=False)
+        if job.state == "failed":
+            return private.answer(rt, job, render.failure_message(job.error))
     else:
         return delivery.deliver(rt, job, _outcome(vendors, job, meta=True))
     return True
@@ -261,10 +265,13 @@ def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rend
     return render.outcome(job)
 
 
-def fail(rt: Runtime, job_id: str, reason: str) -> bool:
-    changed = rt.store.transition(job_id, list(ACTIVE), "failed", error=reason, finished_at=rt.clock())
+def fail(rt: Runtime, job_id: str, reason: str, *, refused: bool = False) -> bool:
+    """End the job as failed with ``reason``; ``refused``: the person's own mistake, answered to
+    them alone (:mod:`workers.private`)."""
+    changed = rt.store.transition(job_id, list(ACTIVE), "failed", error=reason, finished_at=rt.clock(),
+                                  private=refused)
     if changed:
-        log.info("job %s failed: %s", job_id, reason)
+        log.info("job %s %s: %s", job_id, "refused" if refused else "failed", reason)
         rt.dispatch.publish(job_id)
     return changed
 
@@ -300,30 +307,58 @@ def cancel_for(rt: Runtime, job_id: str, user_id: str) -> str:
 _FAILED: Any = object()
 
 
-def _vendor(rt: Runtime, job: Job, call: Callable[[], Any]) -> Any:
-    """Run one vendor call for a step: transient trouble is retried (Dramatiq's backoff, the
-    vendor's Retry-After), anything the person must act on fails the job with its message
-    and gives ``_FAILED``."""
+def _vendor(rt: Runtime, vendors: Catalogue, job: Job, call: Callable[[], Any]) -> Any:
+    """Run one vendor call for a step: transient trouble is retried (and said, see
+    :mod:`workers.retries`), a refusal is answered to the person alone, anything else the
+    person must act on fails the job with its message; those two give ``_FAILED``."""
     try:
-        return call()
+        result = call()
     except VendorTransient as exc:
-        raise _retry(rt, job, exc) from None
-    except (VendorError, ConfigError, Refused) as exc:
-        fail(rt, job.id, _reason(exc))
+        raise retry_later(rt, vendors, job, exc) from None
+    except Refused as exc:
+        fail(rt, job.id, exc.user_message, refused=True)
         return _FAILED
+    except ConfigError as exc:
+        # The setting's name is for the operator (the log), not the person who asked.
+        log.warning("job %s: %s", job.id, exc)
+        what = f"{vendors.display(job.vendor)} is not set up here" if isinstance(exc, NotConfigured) else (
+            "The bot's configuration is incomplete")
+        fail(rt, job.id, f"{what}; an admin needs to check it.")
+        return _FAILED
+    except VendorError as exc:
+        fail(rt, job.id, exc.user_message or str(exc))
+        return _FAILED
+    if job.retry_note:  # the vendor answered again: the retry is over
+        rt.store.update(job.id, retry_note="", next_try_at=0.0, tries=0, max_tries=0)
+    return result
 
 
-def _retry(rt: Runtime, job: Job, exc: VendorTransient) -> StepRetry:
-    rt.store.update(job.id, last_error=exc.user_message)
-    delay = int(exc.retry_after * 1000) if exc.retry_after else None
-    return StepRetry(exc.user_message, delay=delay)
+@contextmanager
+def _progress_after(rt: Runtime, vendors: Catalogue, job_id: str, seconds: float) -> Iterator[None]:
+    """A task still running after ``seconds`` shows a progress message; one done sooner shows
+    only its result (the timer is stopped, and the fence in :mod:`workers.delivery` keeps a
+    progress edit that races the result from hiding it)."""
+
+    def show() -> None:
+        job = rt.store.get(job_id)
+        if job is not None and not job.terminal:
+            refresh_progress(rt, vendors, job, force=True)
+
+    timer = threading.Timer(seconds, show)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
-def _reason(exc: Exception) -> str:
-    return getattr(exc, "user_message", None) or str(exc)
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
 
 
-def retry_exhausted_reason(job: Job | None, vendors: Catalogue) -> str:
+def retry_exhausted_reason(job: Job | None, vendors: Catalogue, *, tries: int = MAX_TRIES) -> str:
     vendor = vendors.display(job.vendor) if job else "the vendor"
-    last = job.last_error if job and job.last_error else "it kept failing"
-    return f"gave up after several tries: {last} Try again in a few minutes; if it persists, check {vendor}'s status."
+    last = _sentence(job.last_error) if job and job.last_error else "It kept failing."
+    return (f"gave up after {tries} tries: {last} Try again in a few minutes; if it persists, "
+            f"{vendor} may be having an outage.")

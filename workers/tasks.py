@@ -32,5 +32,6 @@ class Task:
     op: str
     run: Runner
     render: Renderer
-    #: Takes long enough (many vendor pages) to deserve a progress message first.
+    #: Takes long enough (many vendor pages) to deserve a progress message at once; any other
+    #: task shows one only once it has run ADOPS_TASK_PROGRESS_AFTER seconds (see ``steps``).
     slow: bool = False

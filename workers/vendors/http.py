@@ -226,9 +226,12 @@ def raise_for_status(response: httpx.Response, vendor: str, key_variable: str) -
     said = f": {reason}" if reason else ""
 
     if status == 401:
+        # The person can't change the key: they read that an admin must; the log names the setting.
         noun = "token" if key_variable.upper().endswith("TOKEN") else "API key"
+        log.warning("%s answered 401: the key in %s was refused; check it", vendor, key_variable)
         raise VendorAuthError(
-            vendor, f"{vendor} refused our {noun}: check {key_variable}.", status=status, key_variable=key_variable
+            vendor, f"{vendor} refused our {noun}; an admin needs to check it.", status=status,
+            key_variable=key_variable,
         )
     if status == 429:
         wait = f" It asked us to wait {retry_after:g} s." if retry_after is not None else ""
@@ -251,7 +254,8 @@ def raise_for_status(response: httpx.Response, vendor: str, key_variable: str) -
     if status == 402:
         hint = f"The {vendor} account needs attention (plan or billing); ask whoever owns it."
     elif status == 403:
-        hint = f"The key in {key_variable} lacks the rights for this; ask an admin."
+        log.warning("%s answered 403: the key in %s lacks the rights for this call", vendor, key_variable)
+        hint = f"Our {vendor} key lacks the rights for this; an admin needs to check it."
     elif status == 404:
         hint = "It may have expired or never existed; check the id, or run the command again."
     elif status in (400, 422):
@@ -314,7 +318,8 @@ class VendorHTTP:
             else:
                 message = f"{self.vendor} did not answer within {self.timeout:g} s."
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
-            raise VendorTransient(self.vendor, message + " This is usually temporary.") from exc
+            kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
+            raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
         except httpx.UnsupportedProtocol as exc:
             message = f"The {self.vendor} base URL is not an http(s) URL; check the configuration."
             raise VendorError(self.vendor, message) from exc
@@ -324,7 +329,8 @@ class VendorHTTP:
             else:
                 message = f"The connection to {self.vendor} broke off."
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
-            raise VendorTransient(self.vendor, message + " This is usually temporary.") from exc
+            kind = "connect" if isinstance(exc, httpx.ConnectError) else "broken"
+            raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
         log.debug(
             "%s %s %s -> %s in %.0f ms", self.vendor, method, path, response.status_code,
             (time.monotonic() - started) * 1000,
