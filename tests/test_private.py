@@ -19,8 +19,8 @@ def private_answers(slack: LocalSlack, job_id: str) -> list[Message]:
     return [m for m in slack.messages(CHANNEL) if m.ephemeral and job_id in str(m.blocks)]
 
 
-def refused(stack: InProcessStack, slack: LocalSlack, **kw: str) -> tuple[str, Message]:
-    job_id = queued_job(stack.command(REFUSED, user=ADMIN, **kw))
+def refused(stack: InProcessStack, slack: LocalSlack, text: str = REFUSED, **kw: str) -> tuple[str, Message]:
+    job_id = queued_job(stack.command(text, user=ADMIN, **kw))
     job = stack.wait_job(job_id, ("failed",))
     assert job["private"] == "1"
     wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the refusal marked posted")
@@ -41,7 +41,8 @@ def test_without_a_live_response_url_it_is_a_chat_post_ephemeral(stack: InProces
     slack.expire_response_url(url)
     _, answer = refused(stack, slack, response_url=url)
     assert answer.via == "api" and slack.calls_of("chat.postEphemeral")
-    _, again = refused(stack, slack)  # no response_url at all
+    # No response_url at all (another name: the same text again within 10 s is one job).
+    _, again = refused(stack, slack, "monitor nosuchgroup off")
     assert again.via == "api"
 
 

@@ -85,6 +85,8 @@ def test_jobs_list_for_many_jobs_stays_valid() -> None:
 
 def test_empty_jobs_list() -> None:
     assert "You have no recent jobs" in render.jobs_list([], NOW, everyone=False).text
+    # Everyone's list, empty: said once, without a double negative.
+    assert render.jobs_list([], NOW, everyone=True).text == "Nobody has any recent jobs here."
 
 
 @pytest.mark.parametrize(("seconds", "text"), [

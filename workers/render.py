@@ -220,9 +220,8 @@ def with_meta(message: Rendered, job: Job) -> Rendered:
 
 def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
     if not jobs:
-        whose = "Nobody has" if everyone else "You have"
-        text = md("{} no recent jobs. Try `/adops help`.", whose)
-        return Rendered(fallback("{} no recent jobs.", whose), [section(text)])
+        said = "Nobody has any recent jobs here." if everyone else "You have no recent jobs."
+        return Rendered(fallback(said), [section(md("{} Try `/adops help`.", said))])
     title = "Recent jobs" if everyone else "Your recent jobs"
     lines = []
     for job in jobs:
