@@ -134,7 +134,9 @@ def private(slack: LocalSlack, job_id: str, needle: str) -> str:
 
 
 @pytest.mark.parametrize(("command", "expected"), [("monitor EU on", "“EU” matches"),
-                                                   ("monitor nosuchgroup on", "No filter group is called")])
+                                                   ("monitor nosuchgroup on", "No filter group is called"),
+                                                   ("export 24metrics delete 67e000000000000000000099",
+                                                    "24Metrics has no export")])
 def test_an_unknown_or_ambiguous_name_is_answered_privately(stack: InProcessStack, slack: LocalSlack, command: str,
                                                             expected: str) -> None:
     job_id = queued_job(stack.command(command, user=ADMIN))

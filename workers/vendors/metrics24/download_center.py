@@ -11,6 +11,7 @@ button's failure does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.links import FRESH_LINK, ExportRef
 from workers.vendors.metrics24.models import checked_id, signed_url_expiry
 from workers.vendors.metrics24.rows import when
+
+log = logging.getLogger(__name__)
 
 __all__ = ["STATE_WORDS", "exports_message", "state_words"]
 
@@ -151,7 +154,19 @@ def fresh_link(rt: Runtime, job: Job) -> dict[str, Any]:
 
 def delete_export(rt: Runtime, job: Job) -> dict[str, Any]:
     export_id = job.params["export_id"]
-    client(rt).delete_export(export_id)
+    try:
+        client(rt).delete_export(export_id)
+    except VendorRejected as exc:
+        if exc.status != 404:
+            raise
+        if job.tries <= 1:
+            # A mistyped or stale id is the person's to fix: said to them alone.
+            raise Refused(
+                f"24Metrics has no export `{export_id}`; nothing was deleted. "
+                "`/adops export 24metrics list` shows the exports there are, with their ids."
+            ) from None
+        # An earlier try of this job may have deleted it before its answer was lost.
+        log.info("export %s was gone on a retry of job %s: taken as deleted by the earlier try", export_id, job.id)
     audit.record_for_job(rt, job, what="deleted 24Metrics export", target=export_id, before="exists", after="deleted")
     return {"export_id": export_id}
 
