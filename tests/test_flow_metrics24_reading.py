@@ -101,7 +101,8 @@ def test_the_lookup_card_leads_with_the_verdict_and_labels_where_it_came_from(
     command = f"lookup conversion {row['hash']} offer={row['offer']} publisher={row['publisher']} date={day}"
     job_id = queued_job(stack.command(command))
     stack.wait_job(job_id, ("delivered",))
-    message = next(m for m in slack.messages(CHANNEL) if job_id in str(m.blocks))
+    # Delivered is recorded before the publish step posts it.
+    message = slack.wait_for(lambda: next((m for m in slack.messages(CHANNEL) if job_id in str(m.blocks)), None))
     head = message.blocks[0]["text"]["text"]
     assert head.splitlines()[1].startswith(":no_entry: *Rejected*: " + row["rejected_simple_reason"]), head
     labelled = [f["text"] for f in message.blocks[1]["fields"]]

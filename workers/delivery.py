@@ -289,13 +289,8 @@ def deliver(rt: Runtime, job: Job, message: render.Rendered) -> bool:
             if old:
                 _discard(rt, *old)  # a "waiting…" we could not edit must not stay beside it
             return True
-    if job.response_url and _url_alive(rt, job):
-        try:
-            rt.slack.respond(job.response_url, message.text, message.blocks, replace_original=job.via == "response_url")
-            rt.store.incr(job.id, "response_url_uses")
-            return True
-        except CannotPost as exc:
-            log.info("job %s: response_url refused (%s); sending a DM", job.id, exc.error)
+    if respond(rt, job, message, replace_original=job.via == "response_url"):
+        return True
     try:
         channel, ts = rt.slack.dm(job.user_id, message.text, message.blocks)
     except CannotPost as exc:
@@ -313,15 +308,24 @@ def replace_clicked(rt: Runtime, job: Job, channel: str, ts: str, message: rende
         return True
     except CannotPost as exc:
         log.info("job %s: the message its button sat on can't be edited (%s)", job.id, exc.error)
-    if job.response_url and _url_alive(rt, job):
-        try:
-            rt.slack.respond(job.response_url, message.text, message.blocks, in_channel=False)
-            rt.store.incr(job.id, "response_url_uses")
-            return True
-        except CannotPost as exc:
-            log.info("job %s: response_url refused (%s)", job.id, exc.error)
+    if respond(rt, job, message, in_channel=False):
+        return True
     undeliverable(rt, job.id, "the clicked message can't be edited and the click's response_url is spent")
     return False
+
+
+def respond(rt: Runtime, job: Job, message: render.Rendered, **how: bool) -> bool:
+    """Answer through the job's response_url while Slack still takes it (30 minutes, 5 uses);
+    False when it is spent or refused, for the caller to take its next route."""
+    if not (job.response_url and _url_alive(rt, job)):
+        return False
+    try:
+        rt.slack.respond(job.response_url, message.text, message.blocks, **how)
+    except CannotPost as exc:
+        log.info("job %s: response_url refused (%s)", job.id, exc.error)
+        return False
+    rt.store.incr(job.id, "response_url_uses")
+    return True
 
 
 def _url_alive(rt: Runtime, job: Job) -> bool:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 
 from workers import render
-from workers.delivery import RESPONSE_URL_TTL, RESPONSE_URL_USES, undeliverable
+from workers.delivery import respond, undeliverable
 from workers.errors import CannotPost, SlackError, SlackRetryLater
 from workers.jobs import JOB_TTL, Job
 from workers.runtime import Runtime
@@ -40,13 +40,8 @@ def answer(rt: Runtime, job: Job, message: render.Rendered) -> bool:
 
 
 def _send(rt: Runtime, job: Job, message: render.Rendered) -> bool:
-    if job.response_url and rt.clock() - job.created_at < RESPONSE_URL_TTL and job.response_url_uses < RESPONSE_URL_USES:
-        try:
-            rt.slack.respond(job.response_url, message.text, message.blocks, in_channel=False)
-            rt.store.incr(job.id, "response_url_uses")
-            return True
-        except CannotPost as exc:
-            log.info("job %s: response_url refused (%s); answering with chat.postEphemeral", job.id, exc.error)
+    if respond(rt, job, message, in_channel=False):
+        return True
     try:
         rt.slack.ephemeral(job.channel_id, job.user_id, message.text, message.blocks)
         return True
@@ -80,8 +75,5 @@ def retract(rt: Runtime, job: Job) -> None:
             log.info("job %s: its progress message is gone or stays as it was (%s)", job.id, exc.error)
     elif job.via == "response_url":
         # Posted through the response_url, in the channel: it can only be replaced, not deleted.
-        try:
-            rt.slack.respond(job.response_url, neutral.text, neutral.blocks, replace_original=True)
-            rt.store.incr(job.id, "response_url_uses")
-        except CannotPost as exc:
-            log.info("job %s: its progress post stays as it was (%s)", job.id, exc.error)
+        if not respond(rt, job, neutral, replace_original=True):
+            log.info("job %s: its progress post stays as it was", job.id)
