@@ -13,7 +13,9 @@ reads those it is handed and attaches them, so this module names no vendor.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -93,6 +95,9 @@ class Settings(BaseSettings):
     adops_public_url: AnyHttpUrl | None = None
     adops_link_secret: SecretStr | None = None
     adops_link_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    # Where files the bot builds are written while they are built and kept until their link
+    # expires. One machine's disk: several machines need shared storage (a later issue).
+    adops_files_dir: Path = Path(tempfile.gettempdir()) / "adops-files"
 
     # Job timing.
     adops_export_deadline: int = Field(default=3_600, ge=10, le=7 * 86_400)
