@@ -132,7 +132,8 @@ class Ingress:
             return ephemeral(_rate_refusal(exc, admin=admin))
         if earlier is not None:
             found = rt.store.get(earlier)
-            return ephemeral(_double_submit(earlier, found.state if found else "queued"))
+            return ephemeral(_double_submit(earlier, found.state if found else "queued",
+                                            private=bool(found and found.private)))
         if job is None:
             # The job was failed (or will be by the sweeper); let an immediate retry through.
             _quietly("forget the double-submit key", lambda: rt.redis.delete(double_key))
@@ -274,13 +275,15 @@ def _rate_refusal(exc: RateLimited, *, admin: bool) -> str:
     )
 
 
-def _double_submit(earlier: str, state: str) -> str:
+def _double_submit(earlier: str, state: str, *, private: bool) -> str:
     """The answer to the same request twice within DOUBLE_SUBMIT_WINDOW: the earlier job."""
     if state not in TERMINAL:
         return f"You asked for this a moment ago: it is job `{earlier}`. `/adops jobs cancel {earlier}` stops it."
     ended = {"delivered": "has already finished", "cancelled": "was cancelled"}.get(state, "has already ended")
+    # A refused job's answer went to the person alone (workers/private.py), not to the channel.
+    where = "its answer was sent to you privately" if private else "its outcome is in this channel"
     return (
-        f"You asked for this a moment ago: it is job `{earlier}`, which {ended} (its outcome is in this channel). "
+        f"You asked for this a moment ago: it is job `{earlier}`, which {ended} ({where}). "
         "Nothing new was queued; to run it again, ask once more in a few seconds."
     )
 

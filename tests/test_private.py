@@ -96,3 +96,10 @@ def test_vendor_failures_still_go_to_the_channel(stack: InProcessStack, slack: L
     job = stack.wait_job(job_id, ("failed",))
     assert job.get("private", "0") == "0"
     slack.wait_for(lambda: (ms := job_messages(slack, job_id)) and "failed" in str(ms[0].blocks))
+
+
+def test_the_same_refused_request_again_points_to_the_private_answer(stack: InProcessStack, slack: LocalSlack) -> None:
+    job_id, _ = refused(stack, slack)
+    again = stack.command(REFUSED, user=ADMIN).json()["text"]
+    # Within the double-submit window: the same job, whose answer is nowhere in the channel.
+    assert job_id in again and "sent to you privately" in again and "in this channel" not in again
