@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from workers.words import age
+
 __all__ = ["blocks_to_text", "buttons_of", "duration", "plain"]
 
 _LINK = re.compile(r"<([^<>|]+)\|([^<>]+)>")
@@ -65,10 +67,6 @@ def buttons_of(blocks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], d
 
 
 def duration(seconds: float) -> str:
-    """"2 min 53 s", "1 h 5 min", "12 s" (whole seconds, rounded up)."""
-    s = max(0, math.ceil(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min" + (f" {s % 60} s" if s % 60 else "")
-    return f"{s // 3600} h" + (f" {s % 3600 // 60} min" if s % 3600 // 60 else "")
+    """A wait, in the words every message uses (``workers.words.age``), rounded up: the console
+    promises to wait *at most* this long."""
+    return age(math.ceil(seconds))

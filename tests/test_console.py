@@ -150,7 +150,7 @@ def test_drain_until_the_latest_deadline(deadlines: list[float], grace: float, e
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0 s"), (12.2, "13 s"), (60, "1 min"), (173, "2 min 53 s"), (3600, "1 h"), (3900, "1 h 5 min")],
+    [(0, "0 s"), (12.2, "13 s"), (60, "1 min"), (173, "2 min 53 s"), (3600, "1 h 00 min"), (3900, "1 h 05 min")],
 )
 def test_duration(seconds: float, text: str) -> None:
     assert duration(seconds) == text

@@ -18,7 +18,20 @@ from typing import Any
 from workers import audit
 from workers.errors import Refused, VendorRejected
 from workers.jobs import Job
-from workers.render import Mrkdwn, Rendered, UnsafeLink, code, date, fallback, link, md, mention, note, section
+from workers.render import (
+    Mrkdwn,
+    Rendered,
+    UnsafeLink,
+    code,
+    date,
+    fallback,
+    link,
+    md,
+    mention,
+    note,
+    section,
+    vendor_state,
+)
 from workers.runtime import Runtime
 from workers.tasks import Task
 from workers.vendors.metrics24.access import client
@@ -32,23 +45,16 @@ log = logging.getLogger(__name__)
 __all__ = ["STATE_WORDS", "exports_message", "state_words"]
 
 STATE_ICON = {"COMPLETED": ":white_check_mark:", "ERROR": ":x:", "CANCELED": ":no_entry_sign:"}
-#: The Download Center's states as a person says them.
-STATE_WORDS = {
-    "PENDING": "waiting to start",
-    "IN_PROGRESS": "in progress",
-    "COMPLETED": "ready",
-    "ERROR": "failed",
-    "CANCELED": "cancelled",
-    "CANCELLED": "cancelled",
-}
+#: Where the Download Center's words differ from every vendor's (``workers.words``): a finished
+#: export is a file ready to fetch, not just "done".
+STATE_WORDS = {"COMPLETED": "ready"}
 #: How many recent exports the list shows (one section each, within Slack's 50 blocks).
 LISTED = 20
 
 
 def state_words(state: str) -> str:
     """``IN_PROGRESS``, ``in_progress`` → "in progress"; a state we do not know, in lower case words."""
-    key = state.strip().upper()
-    return STATE_WORDS.get(key, key.replace("_", " ").lower())
+    return STATE_WORDS.get(state.strip().upper()) or vendor_state(state)
 
 
 def _listing(api: Metrics24Client, integration: str) -> list[dict[str, Any]]:
