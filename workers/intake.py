@@ -37,7 +37,7 @@ class Context:
 class Submit:
     """Record this job and enqueue its first step."""
 
-    kind: Literal["export", "task"]
+    kind: Literal["export", "task", "build"]
     vendor: str
     params: dict[str, Any]
     summary: str

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit.sandbox.base import VendorApp
+from workers.builds import Builder
 from workers.buttons import Button
 from workers.errors import NotConfigured
 from workers.grammar.spec import CommandSpec
@@ -37,6 +38,8 @@ class VendorSpec:
     client: ClientFactory
     commands: tuple[CommandSpec, ...] = ()
     tasks: tuple[Task, ...] = ()
+    #: Exports the bot assembles itself from many requests (``workers.builds``).
+    builds: tuple[Builder, ...] = ()
     buttons: tuple[Button[Any], ...] = ()
     sandbox: type[VendorApp] | None = None
     sandbox_env: SandboxEnv | None = None
@@ -55,6 +58,8 @@ class Catalogue:
         self._by_name = _unique({s.name: s for s in self.specs}, [s.name for s in self.specs], "vendor")
         tasks = [t for s in self.specs for t in s.tasks]
         self._tasks = _unique({t.op: t for t in tasks}, [t.op for t in tasks], "task op")
+        builds = [b for s in self.specs for b in s.builds]
+        self._builds = _unique({b.op: b for b in builds}, [b.op for b in builds], "build op")
         buttons = [b for s in self.specs for b in s.buttons]
         self._buttons = _unique({b.action_id: b for b in buttons}, [b.action_id for b in buttons], "button")
         self._button_vendor = {b.action_id: s.name for s in self.specs for b in s.buttons}
@@ -70,6 +75,9 @@ class Catalogue:
 
     def task(self, op: str) -> Task:
         return self._tasks[op]
+
+    def build(self, op: str) -> Builder:
+        return self._builds[op]
 
     def button(self, action_id: str) -> Button[Any] | None:
         return self._buttons.get(action_id)
