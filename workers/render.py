@@ -50,7 +50,7 @@ from workers.mrkdwn import (
 from workers.words import age, retry_line, vendor_state
 
 __all__ = [
-    "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "clip", "code", "code_block",
+    "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "build_progress", "clip", "count", "code", "code_block",
     "confirm", "date", "ellipsize", "escape", "failure_message", "fallback", "fields", "help_message",
     "jobs_list", "join", "link", "md", "mention", "note", "outcome", "progress", "queued", "refusal", "retracted",
     "sanitize", "section", "text_message", "vendor_state", "with_meta",
@@ -167,6 +167,8 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     label = _STATE_LABEL[job.state].format(vendor=vendor)
     if job.kind == "task" and job.state in ("queued", "requesting"):
         label = f"asking {vendor}"
+    if job.kind == "build" and not job.terminal:
+        label = build_progress(job) or label
     words = vendor_state(job.vendor_state)
     detail = f" ({words})" if job.state == "waiting" and words else ""
     head = md("{icon} *{summary}*: {label}{detail}", icon=Mrkdwn(_STATE_ICON[job.state]), summary=job.summary,
@@ -179,6 +181,26 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     if not job.terminal:
         blocks.append(ActionsBlock(block_id=f"job:{job.id}", elements=[_cancel_button(job)]).to_dict())
     return Rendered(fallback("{}: {}", job.summary, label), blocks)
+
+
+def count(n: int) -> str:
+    """A count as people read it in progress: "61 400"."""
+    return f"{n:,}".replace(",", " ")
+
+
+def build_progress(job: Job) -> str:
+    """Where a build is, in the builder's words: "window 7 of 12, 61 400 impressions so far"
+    ("" before it is planned). Parts run in parallel, so it counts those done; the total grows
+    when a part hands back follow-ups (a window split because it was over the vendor's cap)."""
+    if not job.part_word:
+        return ""
+    done, total, word = job.parts_done, job.parts_total, job.part_word
+    rows = f"{count(job.rows_done)} {job.unit}"
+    if done == 0:
+        return f"{total} {word}{'s' if total != 1 else ''} to fetch"
+    if done >= total:
+        return f"all {total} {word}{'s' if total != 1 else ''} fetched, {rows}; writing the file"
+    return f"{word} {done} of {total}, {rows} so far"
 
 
 def _download(url: str) -> Mrkdwn:
@@ -247,6 +269,8 @@ def _job_line(job: Job, now: float, *, everyone: bool) -> tuple[str, str, str]:
         why = md(" · {}", sanitize(ellipsize(job.error, 120))) if job.error and not everyone else ""
         return ":no_entry:", "refused", md("{} · told privately", why) if why else " · told privately"
     label = _LIST_LABEL.get(job.state, job.state)
+    if job.kind == "build" and not job.terminal:
+        label = build_progress(job) or label
     words = vendor_state(job.vendor_state) if job.state == "waiting" else ""
     if words:
         label = f"{label} ({words})"

@@ -33,7 +33,8 @@ from workers.vendors.exports import Recovers, request_may_have_landed
 from workers.vendors.spec import Catalogue
 
 __all__ = [
-    "StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "run_task",
+    "FAILED", "StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "run_task",
+    "vendor_call",
 ]
 
 log = logging.getLogger(__name__)
@@ -262,6 +263,9 @@ def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rend
             message = render.Rendered(text=render.fallback("Cancelled too late, already applied: {}", message.text),
                                       blocks=[render.section(line), *message.blocks[: render.MAX_BLOCKS - 2]])
         return render.with_meta(message, job) if meta else message
+    if job.kind == "build" and job.state == "delivered":
+        message = vendors.build(job.params["op"]).render(job)
+        return render.with_meta(message, job) if meta else message
     return render.outcome(job)
 
 
@@ -331,6 +335,11 @@ def _vendor(rt: Runtime, vendors: Catalogue, job: Job, call: Callable[[], Any]) 
     if job.retry_note:  # the vendor answered again: the retry is over
         rt.store.update(job.id, retry_note="", next_try_at=0.0, tries=0, max_tries=0)
     return result
+
+
+#: The build steps (``workers.buildsteps``) call vendors under the same policy.
+vendor_call = _vendor
+FAILED = _FAILED
 
 
 @contextmanager
