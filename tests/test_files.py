@@ -25,8 +25,11 @@ from devkit.slack import UPLOAD_METHOD, LocalSlack, Message
 from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
+from tests.throwaway.tally import WITH_TALLY, TallyApp
 from workers import filesweep, links, render, steps
 from workers.jobs import Job
+from workers.vendors.registry import CATALOGUE
+from workers.vendors.spec import Catalogue
 from workers.words import size
 
 PUBLIC = "http://adops.test"
@@ -44,10 +47,10 @@ def files_dir(tmp_path: Path) -> Path:
 def make(make_stack: Callable[..., InProcessStack], files_dir: Path) -> Callable[..., InProcessStack]:
     """A stack that writes files under ``files_dir`` and signs links, unless told otherwise."""
 
-    def build(**env: str) -> InProcessStack:
+    def build(*, vendors: Catalogue = CATALOGUE, **env: str) -> InProcessStack:
         base = {"ADOPS_FILES_DIR": str(files_dir), "ADOPS_PUBLIC_URL": PUBLIC, "ADOPS_LINK_SECRET": "links-s3cret",
                 "ADOPS_LINK_TTL": str(TTL)}
-        return make_stack(**{k: v for k, v in {**base, **env}.items() if v})
+        return make_stack(vendors=vendors, **{k: v for k, v in {**base, **env}.items() if v})
 
     return build
 
@@ -192,6 +195,25 @@ def test_with_neither_an_upload_nor_links_the_message_says_why(
             "signed links are not set up here.") in text
     assert "/files/" not in text
     assert get(stack, f"{PUBLIC}/files/anything").status_code == 404, "no links here: nothing to serve"
+
+
+def test_a_real_build_is_uploaded_into_its_progress_thread_and_linked(
+    make: Callable[..., InProcessStack], slack: LocalSlack, files_dir: Path
+) -> None:
+    # The build engine end to end (the throwaway Tally builder, its vendor emulated in-process):
+    # what it assembled is what reaches Slack and the link, listed under the builder's result.
+    with Sandbox(apps=(TallyApp,)) as box:
+        stack = make(vendors=WITH_TALLY, TALLY_API_KEY=box.TOKEN, TALLY_BASE_URL=box.base_url("tally"),
+                     ADOPS_PROGRESS_INTERVAL="0.1")
+        job_id = queued_job(stack.command("tally start=0 stop=120 width=40 cap=50 page=20"))
+        wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what=lambda: stack.logs()[-3000:])
+    built = files_dir / job_id / "tally-0-120.csv"
+    text = outcome_text(slack, job_id)
+    [progress] = job_messages(slack, job_id)
+    [shared] = slack.files(CHANNEL)
+    assert shared.thread_ts == progress.ts and shared.content == built.read_bytes()
+    assert "Counted 120 numbers" in text and "is uploaded to Slack in this message's thread" in text
+    assert get(stack, link_in(text)).content == built.read_bytes()
 
 
 # -- once -----------------------------------------------------------------------------------

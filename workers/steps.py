@@ -258,8 +258,8 @@ def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rend
 
 
 def _shown(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
-    """A task's own rendering of its result (with the line naming the job, when it is a message
-    of its own), or the export outcome."""
+    """A task's or a build's own rendering of its result (with the line naming the job, when it
+    is a message of its own), or the export outcome."""
     if job.kind == "task" and (job.state == "delivered" or _late_cancel(job)):
         message = vendors.task(job.params["op"]).render(job)
         if _late_cancel(job):
