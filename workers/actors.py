@@ -23,7 +23,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from workers import audit, buildsteps, delivery, render, steps, sweeper
+from workers import audit, buildsteps, delivery, filesweep, render, steps, sweeper
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
 from workers.runtime import Runtime
@@ -170,6 +170,7 @@ def job_gave_up(b: Bound, message: dict[str, Any], retry_info: dict[str, Any]) -
 @actor(**ONCE_MORE)
 def sweep(b: Bound) -> None:
     sweeper.sweep(b.rt)
+    filesweep.sweep(b.rt)  # built files whose link expired
 
 
 @actor(max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)

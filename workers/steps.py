@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from workers import audit, delivery, private, render
+from workers import audit, delivery, filedelivery, private, render
 from workers.boards import Board
 from workers.delivery import refresh_progress
 from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
@@ -221,6 +221,7 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                 elif not job.params.get("update"):
                     delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
             return
+        job = filedelivery.deliver_once(rt, job)  # a built file: uploaded and/or linked, once
         if _post_outcome(rt, vendors, job):
             rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
         delivery.watch_inflight(rt, job_id)
@@ -252,8 +253,13 @@ def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
 
 
 def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
-    """What a finished job shows: a task's own rendering of its result (with the line naming
-    the job, when it is a message of its own), or the export outcome."""
+    """What a finished job shows (:func:`_shown`), with what became of its file, if it built one."""
+    return render.with_delivery(_shown(vendors, job, meta=meta), job)
+
+
+def _shown(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
+    """A task's or a build's own rendering of its result (with the line naming the job, when it
+    is a message of its own), or the export outcome."""
     if job.kind == "task" and (job.state == "delivered" or _late_cancel(job)):
         message = vendors.task(job.params["op"]).render(job)
         if _late_cancel(job):
