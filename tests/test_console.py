@@ -95,11 +95,11 @@ def test_console_names_with_spaces_examples_and_vendors_not_set_up() -> None:
     out = run_console(
         "/adops monitor EU Mobile – strict on\n"
         "/adops lookup click 102a3b4c5d offer=311 publisher=1077 date=yesterday\n"
-        "/adops export everflow yesterday\n"
+        "/adops export adspect yesterday\n"
     )
     assert "Monitoring *on* for *EU Mobile – strict*" in out and "Unexpected word" not in out
     assert "24Metrics click" in out and "102a3b4c5d" in out and "has no click" not in out
-    assert "Everflow is not set up here" in out and "Unknown subcommand" not in out
+    assert "Adspect is not set up here" in out and "Unknown subcommand" not in out
 
 
 def test_a_button_an_edit_took_away_is_refused_and_sends_nothing() -> None:

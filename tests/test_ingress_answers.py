@@ -59,8 +59,8 @@ def test_an_export_longer_than_the_download_centers_window_is_cut_at_once(
 
 
 def test_a_vendor_that_is_not_installed_is_said_to_be_not_set_up(stack: InProcessStack) -> None:
-    body = stack.command("export everflow yesterday").json()["text"]
-    assert body.startswith("Everflow is not set up here") and "Unknown subcommand" not in body
+    body = stack.command("export adspect yesterday").json()["text"]
+    assert body.startswith("Adspect is not set up here") and "Unknown subcommand" not in body
     assert "connector" not in body  # the admin's detail
     assert "connector installed" in stack.command("export adspect last7d", user=ADMIN).json()["text"]
     # A real typo is still a typo.

@@ -1,0 +1,112 @@
+"""The raw impressions export as a build (``workers.builds``): plan the windows, walk each one.
+
+``plan`` checks retention (3 months) and cuts the range into windows of at most 14 days, exact
+to the second in the requested zone; each window is a walk of :mod:`search`. ``fetch`` does one
+step of a walk: its rows go to the sink (flattened), the rest of the walk comes back as a
+follow-up part. A part's key is its start (wall clock, so keys sort in time order) and how
+many times that start was asked before, so a window asked again smaller gets a key of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from workers.builds import Fetched, Part, Plan, RowSink, merge_tally, top
+from workers.errors import Refused
+from workers.jobs import Job
+from workers.mrkdwn import Mrkdwn, md
+from workers.render import Rendered, note, section
+from workers.vendors.everflow.client import EverflowClient
+from workers.vendors.everflow.rows import column_order, flatten, tally
+from workers.vendors.everflow.search import Walk, step
+from workers.vendors.everflow.windows import cut_windows, fmt, retention_cut, retention_start, wall
+from workers.vendors.everflow.zones import ZONES
+
+__all__ = ["OP", "EverflowImpressions", "part_key"]
+
+OP = "everflow-impressions"
+
+
+def part_key(walk: Walk) -> str:
+    return f"{fmt(walk.start).replace('-', '').replace(':', '').replace(' ', 'T')}.{walk.empties:03d}"
+
+
+def _seconds(text: str) -> int:
+    return wall(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"))
+
+
+class EverflowImpressions:
+    """:class:`workers.builds.Builder` for ``export everflow impressions``."""
+
+    op = OP
+    unit = "impressions"
+    part_word = "window"
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+
+    def plan(self, client: Any, params: dict[str, Any]) -> Plan:
+        zone = ZONES[int(params["timezone_id"])]
+        start, end = _seconds(params["start"]), _seconds(params["end"])
+        now = self.clock()
+        cut = retention_cut(start, end, now, zone)
+        if cut.start > cut.end:
+            raise Refused(
+                f"Everflow keeps raw impressions for 3 months only: all of {params['start']}..{params['end']} "
+                f"({zone}) is older, so there is nothing to export. The oldest you can ask for is "
+                f"{fmt(retention_start(now, zone))}."
+            )
+        note_text = ""
+        if cut.cut:
+            note_text = (f"Everflow keeps raw impressions for 3 months only, so this export starts at "
+                         f"{fmt(cut.start)} ({zone}), not {params['start']}.")
+        parts = tuple(Part(part_key(walk), walk.params())
+                      for walk in (Walk(a, b) for a, b in cut_windows(cut.start, cut.end)))
+        return Plan(parts, note_text)
+
+    def fetch(self, client: EverflowClient, params: dict[str, Any], part: Part, sink: RowSink) -> Fetched:
+        zone_id = int(params["timezone_id"])
+        filters = list(params.get("filters") or [])
+
+        def ask(first: int, last: int) -> list[dict[str, Any]]:
+            return client.impressions(fmt(first), fmt(last), zone_id, filters)
+
+        done = step(Walk.of(part.params), ask)
+        flat = [flatten(row) for row in done.rows]
+        columns: dict[str, None] = {}
+        for row in flat:
+            columns.update(dict.fromkeys(row))
+            sink.write(row)
+        then = tuple(Part(part_key(walk), walk.params()) for walk in done.then)
+        return Fetched(rows=len(flat), then=then, columns=tuple(columns), tally=tally(flat) if flat else {},
+                       requests=done.requests)
+
+    def columns(self, seen: Sequence[str]) -> list[str]:
+        return column_order(seen)
+
+    def file_name(self, job: Job) -> str:
+        start = str(job.params.get("start", ""))[:10]
+        end = str(job.params.get("end", ""))[:10]
+        return f"everflow-impressions-{start}-{end}-{job.id}.csv"
+
+    def render(self, job: Job) -> Rendered:
+        result = job.result
+        rows = int(result.get("rows", 0))
+        zone = ZONES.get(int(job.params.get("timezone_id", 67)), "UTC")
+        head = md("*{}*: {:,} impressions, {}..{} ({})", job.summary, rows, job.params.get("start", ""),
+                  job.params.get("end", ""), zone)
+        counts = merge_tally({}, result.get("tally") or {})
+        lines = [head]
+        for dim, label in (("offer", "Top offers"), ("country", "Top countries")):
+            best = top(counts.get(dim, {}))
+            if best:
+                shown = ", ".join(md("{} {:,}", name, n) for name, n in best)
+                lines.append(md("{}: {}", label, Mrkdwn(shown)))
+        blocks = [section("\n".join(lines))]
+        if result.get("note"):
+            blocks.append(note(str(result["note"])))
+        text = f"{job.summary}: {rows:,} impressions"
+        return Rendered(text, blocks)

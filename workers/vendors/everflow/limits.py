@@ -1,0 +1,97 @@
+"""Everflow's limits, held across every worker thread and process: at most 10 reporting requests
+at once and 30 requests a second per network (NOTES.md), with Dramatiq's rate limiters.
+
+The limiters live on a Dramatiq rate-limit backend: the Redis one over the runtime's Redis (the
+broker's client, so every worker process of a deployment shares the same counters), or a
+process-local one where there is no Redis (the console's in-memory stack, tests).
+
+A busy limiter is waited on briefly (up to :data:`PATIENCE` seconds, polling), because a slot
+usually frees within a request's time; past that the request is not sent and
+:class:`~workers.errors.VendorTransient` asks for the part to be retried in
+:data:`RETRY_AFTER` seconds, so a worker thread is never parked for long on someone else's load.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.rate_limits import ConcurrentRateLimiter, RateLimiterBackend, WindowRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
+from workers.errors import VendorTransient
+
+__all__ = ["CONCURRENT", "PATIENCE", "PER_SECOND", "RETRY_AFTER", "EverflowLimits", "backend_of_broker"]
+
+CONCURRENT = 10
+PER_SECOND = 30
+PATIENCE = 2.0
+RETRY_AFTER = 2.0
+#: A slot held longer than this (a worker killed mid-request) is freed by its TTL.
+SLOT_TTL_MS = 120_000
+
+
+def backend_of_broker(broker: dramatiq.Broker | None = None) -> RateLimiterBackend:
+    """The Redis backend on the broker's Redis, or a process-local one for a stub broker."""
+    broker = broker if broker is not None else dramatiq.get_broker()
+    if isinstance(broker, RedisBroker):
+        return RedisBackend(client=broker.client)
+    return StubBackend()
+
+
+class EverflowLimits:
+    """``with limits.slot(): send()``: a concurrency slot and a place in this second's 30."""
+
+    def __init__(
+        self,
+        backend: RateLimiterBackend | Callable[[], RateLimiterBackend],
+        *,
+        concurrent: int = CONCURRENT,
+        per_second: int = PER_SECOND,
+        patience: float = PATIENCE,
+        key: str = "adops:everflow",
+    ) -> None:
+        self._backend = backend
+        self._made: tuple[ConcurrentRateLimiter, WindowRateLimiter] | None = None
+        self.concurrent, self.per_second, self.patience, self.key = concurrent, per_second, patience, key
+
+    def _limiters(self) -> tuple[ConcurrentRateLimiter, WindowRateLimiter]:
+        # Built at the first request: the broker (and so its Redis) is set up by then.
+        if self._made is None:
+            backend = self._backend() if callable(self._backend) else self._backend
+            self._made = (
+                ConcurrentRateLimiter(backend, f"{self.key}:reporting", limit=self.concurrent, ttl=SLOT_TTL_MS),
+                WindowRateLimiter(backend, f"{self.key}:per-second", limit=self.per_second, window=1),
+            )
+        return self._made
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        concurrent, window = self._limiters()
+        deadline = time.monotonic() + self.patience
+        while True:
+            with concurrent.acquire(raise_on_failure=False) as running:
+                if running:
+                    self._wait_for_second(window, deadline)
+                    yield
+                    return
+            self._pause(deadline, "10 reporting requests are already running")
+
+    def _wait_for_second(self, window: WindowRateLimiter, deadline: float) -> None:
+        while True:
+            with window.acquire(raise_on_failure=False) as allowed:
+                if allowed:
+                    return
+            self._pause(deadline, "30 requests were sent this second")
+
+    def _pause(self, deadline: float, why: str) -> None:
+        if time.monotonic() >= deadline:
+            raise VendorTransient(
+                "Everflow", f"Everflow's limits are busy ({why}); this window is asked again shortly.",
+                retry_after=RETRY_AFTER,
+            )
+        time.sleep(0.02 + random.random() * 0.05)
