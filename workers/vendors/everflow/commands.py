@@ -60,7 +60,7 @@ COMMANDS = (
         words=("export", "everflow", "impressions"),
         summary="Every raw Everflow impression of a range, as a CSV (past Everflow's 14-day and 10 000-row "
                 "limits); filters of one kind are OR-ed, of different kinds AND-ed.",
-        positionals=(Positional("range", "range", "What to export, in the zone of `tz=`.", allow_time=True,
+        positionals=(Positional("range", "range", "What to export, in the zone of `tz=`: a range word, or days or minutes (`2026-11-05T09:00..2026-11-05T17:30`).", allow_time=True,
                                 max_days=93),),
         options=(
             *(Option(kind, "list", _HELP.get(kind, "Filter."), metavar=None if kind in _HELP else "…")
@@ -72,7 +72,7 @@ COMMANDS = (
         examples=(
             "export everflow impressions yesterday offer=882",
             'export everflow impressions last7d offer=882,883 country="United States" tz=90',
-            "export everflow impressions 2026-01-05T09:00..2026-01-05T17:30 affiliate=7 tz=America/New_York",
+            "export everflow impressions this-month affiliate=7 tz=America/New_York",
         ),
         validate=_validate,
         handler=export,
