@@ -293,3 +293,32 @@ def test_delivery_lines_sit_above_the_line_naming_the_job() -> None:
     blocks = render.with_delivery(message, job).blocks
     assert [b["type"] for b in blocks] == ["section", "section", "context"]
     assert "could not be delivered: Slack refused the upload (x); links off." in blocks[1]["text"]["text"]
+
+
+def test_a_task_s_several_files_are_each_delivered_once_even_when_slack_waits_between_them(
+    make: Callable[..., InProcessStack], slack: LocalSlack, vendor: Sandbox, files_dir: Path
+) -> None:
+    # A report's table as CSV and its chart (``result["files"]``): both land in the thread and
+    # are linked; a 429 on the second completion brings publish back without a second copy of
+    # the first.
+    stack = make()
+    assert stack.rt is not None
+    job_id, progress = running_job(stack, slack, vendor)
+    table = write_file(files_dir, job_id, CSV, "funnel.csv")
+    chart = write_file(files_dir, job_id, b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "trend.png")
+    described = [{"path": str(p), "name": p.name, "rows": None, "bytes": p.stat().st_size,
+                  "content_type": ct} for p, ct in ((table, "text/csv"), (chart, "image/png"))]
+    slack.fail_next("files.completeUploadExternal", "ratelimited", retry_after=1, after=1)
+    assert stack.rt.store.transition(job_id, ["waiting"], "delivered", result={"files": described},
+                                     finished_at=time.time())
+    stack.rt.dispatch.publish(job_id)
+    wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome posted")
+    text = outcome_text(slack, job_id)
+    shared = slack.files(CHANNEL)
+    assert sorted((f.name, f.thread_ts) for f in shared) == [("funnel.csv", progress.ts), ("trend.png", progress.ts)]
+    assert {f.name: f.content for f in shared} == {"funnel.csv": CSV, "trend.png": chart.read_bytes()}
+    assert len(slack.calls_of("files.getUploadURLExternal")) == 2
+    assert [c.ok for c in slack.calls_of("files.completeUploadExternal")] == [True, False, True]
+    assert "`funnel.csv`" in text and "`trend.png`" in text and text.count("is uploaded to Slack") == 2
+    links_shown = LINK.findall(text)
+    assert [get(stack, url).content for url in links_shown] == [CSV, chart.read_bytes()]

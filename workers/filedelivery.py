@@ -1,7 +1,7 @@
 """Handing a built file to the person, once, before the outcome that lists it is posted.
 
 ``steps.publish`` calls :func:`deliver_once` for a delivered job whose result names a
-``file`` (the build engine's contract). It makes the file ready (gzipped over
+``file`` (the build engine's contract) or ``files`` (a task's attachments). It makes each file ready (gzipped over
 ``ADOPS_FILES_GZIP_OVER``, :mod:`workers.files`), then:
 
 - uploads it into the thread of the job's progress message (Slack's three-call upload,
@@ -22,6 +22,7 @@ same file on its rerun and never uploads a second copy.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -42,34 +43,66 @@ LEDGER_TTL = 2 * 86_400
 
 
 def deliver_once(rt: Runtime, job: Job) -> Job:
-    """``job`` with ``result["delivery"]`` recorded: its file delivered now, or earlier by
-    another try. Jobs without a file (or not delivered) come back as they are."""
-    if job.state != "delivered" or not isinstance(job.result.get("file"), dict) or "delivery" in job.result:
+    """``job`` with what became of its files recorded: ``result["delivery"]`` for the build
+    engine's one ``file``, ``result["deliveries"]`` (in order) for a task's ``files`` (a table's
+    CSV and its chart). Delivered now, or earlier by another try; jobs without a file (or not
+    delivered) come back as they are."""
+    wanted = _wanted(job.result)
+    if job.state != "delivered" or not wanted or "delivery" in job.result or "deliveries" in job.result:
         return job
-    delivery = _deliver(rt, job)
-    result = {**job.result, "delivery": delivery}
+    ledger = _ledger(rt, job.id)
+    deliveries = []
+    for index, described in enumerate(wanted):
+        # Each file's delivery is noted as it is made: a try cut short by a 429 on the second
+        # file does not upload the first one again when it comes back.
+        done = rt.redis.hget(ledger, f"done{index}")
+        if done is not None:
+            deliveries.append(json.loads(done))
+            continue
+        delivery = _deliver(rt, job, described, index)
+        _note(rt, ledger, f"done{index}", json.dumps(delivery))
+        deliveries.append(delivery)
+    single = isinstance(job.result.get("file"), dict)
+    result = dict(job.result)
+    if single:
+        result["delivery"] = deliveries[0]
+    if deliveries[single:]:
+        result["deliveries"] = deliveries[single:]
     if rt.store.transition(job.id, ["delivered"], result=result):
-        rt.redis.delete(_ledger(rt, job.id))
+        rt.redis.delete(ledger)
     return job.model_copy(update={"result": result})
+
+
+def _wanted(result: dict[str, Any]) -> list[dict[str, Any]]:
+    one = [result["file"]] if isinstance(result.get("file"), dict) else []
+    more = result.get("files")
+    return one + [f for f in more if isinstance(f, dict)] if isinstance(more, list) else one
 
 
 def _ledger(rt: Runtime, job_id: str) -> str:
     return f"{rt.store.prefix}fileupload:{job_id}"
 
 
-def _deliver(rt: Runtime, job: Job) -> dict[str, Any]:
+def _note(rt: Runtime, ledger: str, field: str, value: str) -> None:
+    pipe = rt.redis.pipeline()
+    pipe.hset(ledger, field, value)
+    pipe.expire(ledger, LEDGER_TTL)
+    pipe.execute()
+
+
+def _deliver(rt: Runtime, job: Job, described: dict[str, Any], index: int) -> dict[str, Any]:
     settings = rt.settings
-    ready = files.ready(settings, Path(str(job.result["file"].get("path", ""))))
+    ready = files.ready(settings, Path(str(described.get("path", ""))))
     if ready is None:
-        log.warning("job %s: its file %s is not on this server", job.id, job.result["file"].get("path"))
+        log.warning("job %s: its file %s is not on this server", job.id, described.get("path"))
         return {"error": "the file is no longer on the server"}
     delivery: dict[str, Any] = {"name": ready.name, "bytes": ready.size, "gzipped": ready.gzipped}
-    delivery.update(_upload(rt, job, ready))
+    delivery.update(_upload(rt, job, ready, index))
     delivery.update(_link(rt, job, ready))
     return delivery
 
 
-def _upload(rt: Runtime, job: Job, ready: files.Ready) -> dict[str, Any]:
+def _upload(rt: Runtime, job: Job, ready: files.Ready, index: int) -> dict[str, Any]:
     limit = rt.settings.adops_slack_upload_max
     if ready.size > limit:
         return {"upload_error": f"at {size(ready.size)} it is over the upload limit here ({size(limit)})"}
@@ -78,13 +111,10 @@ def _upload(rt: Runtime, job: Job, ready: files.Ready) -> dict[str, Any]:
     threaded = job.via in ("channel", "dm") and bool(job.message_ts)
     channel = job.message_channel if threaded else job.channel_id
     ledger = _ledger(rt, job.id)
-    sent = rt.redis.hget(ledger, "sent")
+    sent = rt.redis.hget(ledger, f"sent{index}")
 
     def note_sent(file_id: str) -> None:
-        pipe = rt.redis.pipeline()
-        pipe.hset(ledger, "sent", file_id)
-        pipe.expire(ledger, LEDGER_TTL)
-        pipe.execute()
+        _note(rt, ledger, f"sent{index}", file_id)
 
     try:
         file_id = rt.slack.upload_file(

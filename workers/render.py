@@ -246,10 +246,11 @@ def with_delivery(message: Rendered, job: Job) -> Rendered:
     """``message`` with what became of the job's file (``result["delivery"]``, written by
     :mod:`workers.filedelivery`): uploaded, linked, or why it could not be delivered. Put above
     the message's closing context line (the one naming the job), if it has one."""
-    delivery = job.result.get("delivery")
-    if not isinstance(delivery, dict):
+    deliveries = [job.result.get("delivery"), *(job.result.get("deliveries") or [])]
+    lines = [line for d in deliveries if isinstance(d, dict) for line in _delivery_lines(d)]
+    if not lines:
         return message
-    block = section(Mrkdwn("\n".join(_delivery_lines(delivery))))
+    block = section(Mrkdwn("\n".join(lines)))
     blocks = list(message.blocks[: MAX_BLOCKS - 1])
     at = len(blocks) - 1 if blocks and blocks[-1].get("type") == "context" else len(blocks)
     return Rendered(text=message.text, blocks=[*blocks[:at], block, *blocks[at:]])

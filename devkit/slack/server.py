@@ -178,8 +178,10 @@ class LocalSlack:
         count: int = 1,
         retry_after: int | None = None,
         status: int | None = None,
+        after: int = 0,
     ) -> None:
-        """Make the next ``count`` calls of ``method`` fail with ``error``.
+        """Make the next ``count`` calls of ``method`` fail with ``error`` (after letting
+        ``after`` calls through).
 
         ``ratelimited`` answers HTTP 429 with ``Retry-After`` (default 1 s) like Slack's tier
         limits; anything else answers HTTP 200 ``{"ok": false, "error": error}`` unless
@@ -189,7 +191,7 @@ class LocalSlack:
             status = 429 if error == "ratelimited" else 200
         if status == 429 and retry_after is None:
             retry_after = 1
-        self._api.fail_next(method, error, count=count, retry_after=retry_after, status=status)
+        self._api.fail_next(method, error, count=count, retry_after=retry_after, status=status, after=after)
 
     def hold_next(
         self,

@@ -75,6 +75,7 @@ class _Failure:
     remaining: int
     retry_after: int | None
     status: int
+    after: int = 0  # calls let through before the failures start
 
 
 class WebApi:
@@ -122,9 +123,10 @@ class WebApi:
         """Forget injected faults (under the lock)."""
         self._failures.clear()
 
-    def fail_next(self, method: str, error: str, *, count: int, retry_after: int | None, status: int) -> None:
+    def fail_next(self, method: str, error: str, *, count: int, retry_after: int | None, status: int,
+                  after: int = 0) -> None:
         with self._ws.lock:
-            self._failures[method] = _Failure(error, count, retry_after, status)
+            self._failures[method] = _Failure(error, count, retry_after, status, after)
 
     def handle(
         self, method: str, params: dict[str, Any], token: str | None
@@ -156,6 +158,9 @@ class WebApi:
     def _injected_failure(self, method: str) -> None:
         failure = self._failures.get(method)
         if failure is None:
+            return
+        if failure.after > 0:
+            failure.after -= 1
             return
         failure.remaining -= 1
         if failure.remaining <= 0:
