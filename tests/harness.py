@@ -107,6 +107,12 @@ def deployment_env(redis_url: str, slack_api_url: str, sandbox: Sandbox, **env: 
         "ADOPS_ADMINS": "UADMIN,UADMIN2",
         "ADOPS_PROGRESS_INTERVAL": "0.5",
         "ADOPS_VENDOR_TIMEOUT": "3",
+        # Quicker than production's timing, so a test waits for what happens, not for the clock:
+        # the sandbox's exports are ready after 0.5 s (seen at the first look, not 3 s later), and
+        # transient vendor trouble is retried after 0.2 s, 0.4 s, ... rather than 1 s, 2 s, ...
+        # A test about the timing itself sets its own (test_visible_retries.py, test_schedule.py).
+        "ADOPS_FIRST_POLL": "0.5",
+        "ADOPS_RETRY_BACKOFF": "0.2",
         **env,
     }
 
