@@ -220,7 +220,8 @@ def test_transient_vendor_trouble_is_retried_to_success(
 
 
 def test_vendor_that_keeps_failing_ends_failed_not_stuck(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
-    vendor.inject("instal", "create", "status", status=503, count=100, retry_after=1)
+    # Instal asks for 0.2 s each time: nine tries take under 2 s.
+    vendor.inject("instal", "create", "status", status=503, count=100, retry_after=0.2)
     job_id = queued_job(stack.command("export instal yesterday"))
     job = stack.wait_job(job_id, ("failed",), timeout=60)
     assert "gave up after 9 tries" in job["error"] and "Instal" in job["error"]
@@ -277,7 +278,9 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
     stack = make_process_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1000000")
     stack.start_web()
     worker = stack.start_worker()
-    vendor.set_ready_after(8)
+    # Not ready before the kill (a second or so after the export was made): only a poll that
+    # outlived the killed worker can see it.
+    vendor.set_ready_after(4)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
     # The next poll is now a delayed message prefetched by this worker: kill it without mercy.
