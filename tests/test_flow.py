@@ -14,6 +14,8 @@ from devkit.slack import LocalSlack, Message
 from tests.harness import Stack, wait_until
 from tests.inprocess import InProcessStack
 
+pytestmark = pytest.mark.heavy(40)  # seconds, about: a killed worker, deadlines and retries
+
 CHANNEL = "CGENERAL"
 JOB_ID = re.compile(r"J[0-9A-Z]{8}")
 

@@ -28,6 +28,8 @@ from devkit.slack import LocalSlack
 from tests.harness import BOT_TOKEN, Stack, _stop_all, wait_until
 from tests.test_flow import job_messages, outcome_text
 
+pytestmark = pytest.mark.heavy(35)  # seconds, about: real processes per test
+
 #: LocalSlack's default app-level token; conftest's session ``fake_slack`` keeps the default.
 APP_TOKEN = "xapp-local"
 CHANNEL = "CGENERAL"
