@@ -17,6 +17,8 @@ from devkit.slack import LocalSlack
 from tests.harness import REPO, Stack, _stop_all, wait_until
 from tests.test_flow import outcome_text, queued_job
 
+pytestmark = pytest.mark.heavy(8)  # seconds, about: the three processes of a deployment
+
 
 def procfile() -> dict[str, str]:
     lines = (REPO / "Procfile").read_text(encoding="utf-8").splitlines()
