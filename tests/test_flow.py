@@ -285,14 +285,17 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
     vendor.set_ready_after(4)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
-    # The next poll is now a delayed message prefetched by this worker: kill it without mercy.
+    # Its progress post done (a kill during a Slack edit is the fault suite's case: the outcome
+    # is then painted again once the dead edit's 45 s are up), the next poll is now a delayed
+    # message prefetched by this worker: kill it without mercy.
+    wait_until(lambda: stack.job(job_id).get("last_render"), what="the progress post recorded")
     stack.kill_worker(worker)
     stack.start_worker()
     stack.wait_job(job_id, ("delivered",), timeout=60)
     slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=20)
-    # Let every duplicate the kill produced run before counting.
+    # Let every duplicate the kill produced run before counting (a repaint may wait 45 s).
     try:
-        stack.wait_idle(timeout=30)
+        stack.wait_idle(timeout=60)
     except AssertionError:
         left = {k.decode(): v.decode()[:300] for k, v in stack.redis.hgetall("dramatiq:adops.DQ.msgs").items()}
         left |= {k.decode(): v.decode()[:300] for k, v in stack.redis.hgetall("dramatiq:adops.msgs").items()}
