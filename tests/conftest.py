@@ -17,6 +17,30 @@ from workers.vendors.spec import Catalogue
 _dbs = itertools.count(1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "heavy(seconds): a file that takes about this long (real processes, long waits); it is "
+        "handed to a pytest-xdist worker before the quick files, the longest first",
+    )
+    # With --dist loadfile, pytest-xdist hands out the files with the most tests first, so a file
+    # of one long test (test_faults.py: over a minute) went out last and ran alone at the end,
+    # the other worker idle. Keep the order pytest_collection_modifyitems gives instead.
+    if getattr(config.option, "loadscopereorder", None) is not None:
+        config.option.loadscopereorder = False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The files marked ``heavy`` first, longest first, then the rest as collected: each worker
+    starts on a long file and the quick ones fill in the end (the order within a file is kept)."""
+
+    def weight(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("heavy")
+        return -float(mark.args[0]) if mark is not None and mark.args else 0.0
+
+    items.sort(key=weight)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))

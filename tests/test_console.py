@@ -19,6 +19,8 @@ from bot.console import drain_until
 from bot.console_text import duration
 from tests.harness import REPO
 
+pytestmark = pytest.mark.heavy(45)  # seconds, about: a console process per test, waits of 10 s
+
 
 def run_console(text: str, *args: str, timeout: float = 120, env: dict[str, str] | None = None,
                 state: Path | None = None) -> str:

@@ -19,6 +19,8 @@ import pytest
 
 from tests.harness import REPO
 
+pytestmark = pytest.mark.heavy(75)
+
 JOBS = 44
 #: 44 commands over 28 s with the whole fault plan, and 30 s after the last for every job to settle.
 ARGS = ["--jobs", str(JOBS), "--spread", "28", "--patience", "30"]

@@ -14,6 +14,8 @@ from devkit.slack import LocalSlack, Message
 from tests.harness import Stack, wait_until
 from tests.inprocess import InProcessStack
 
+pytestmark = pytest.mark.heavy(40)  # seconds, about: a killed worker, deadlines and retries
+
 CHANNEL = "CGENERAL"
 JOB_ID = re.compile(r"J[0-9A-Z]{8}")
 
@@ -220,7 +222,8 @@ def test_transient_vendor_trouble_is_retried_to_success(
 
 
 def test_vendor_that_keeps_failing_ends_failed_not_stuck(stack: InProcessStack, slack: LocalSlack, vendor: Sandbox) -> None:
-    vendor.inject("instal", "create", "status", status=503, count=100, retry_after=1)
+    # Instal asks for 0.2 s each time: nine tries take under 2 s.
+    vendor.inject("instal", "create", "status", status=503, count=100, retry_after=0.2)
     job_id = queued_job(stack.command("export instal yesterday"))
     job = stack.wait_job(job_id, ("failed",), timeout=60)
     assert "gave up after 9 tries" in job["error"] and "Instal" in job["error"]
@@ -277,17 +280,22 @@ def test_worker_killed_while_export_pending_delivers_exactly_once(
     stack = make_process_stack(start=False, ADOPS_BROKER_HEARTBEAT_MS="2000", ADOPS_BROKER_MAINTENANCE_CHANCE="1000000")
     stack.start_web()
     worker = stack.start_worker()
-    vendor.set_ready_after(8)
+    # Not ready before the kill (a second or so after the export was made): only a poll that
+    # outlived the killed worker can see it.
+    vendor.set_ready_after(4)
     job_id = queued_job(stack.command("export instal yesterday"))
     stack.wait_job(job_id, ("waiting",))
-    # The next poll is now a delayed message prefetched by this worker: kill it without mercy.
+    # Its progress post done (a kill during a Slack edit is the fault suite's case: the outcome
+    # is then painted again once the dead edit's 45 s are up), the next poll is now a delayed
+    # message prefetched by this worker: kill it without mercy.
+    wait_until(lambda: stack.job(job_id).get("last_render"), what="the progress post recorded")
     stack.kill_worker(worker)
     stack.start_worker()
     stack.wait_job(job_id, ("delivered",), timeout=60)
     slack.wait_for(lambda: "download the file" in outcome_text(slack, job_id), timeout=20)
-    # Let every duplicate the kill produced run before counting.
+    # Let every duplicate the kill produced run before counting (a repaint may wait 45 s).
     try:
-        stack.wait_idle(timeout=30)
+        stack.wait_idle(timeout=60)
     except AssertionError:
         left = {k.decode(): v.decode()[:300] for k, v in stack.redis.hgetall("dramatiq:adops.DQ.msgs").items()}
         left |= {k.decode(): v.decode()[:300] for k, v in stack.redis.hgetall("dramatiq:adops.msgs").items()}

@@ -17,6 +17,8 @@ from tests.test_flow import CHANNEL, job_messages, queued_job
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION, day_rows, group_id
 
+pytestmark = pytest.mark.heavy(25)  # seconds, about: many end-to-end jobs
+
 ADMIN = "UADMIN"
 GROUP = group_id(DEFAULT_INTEGRATION, 1)  # "EU Mobile – strict", monitoring off when seeded
 

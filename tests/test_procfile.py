@@ -14,8 +14,10 @@ import pytest
 
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
-from tests.harness import REPO, Stack, _stop, wait_until
+from tests.harness import REPO, Stack, _stop_all, wait_until
 from tests.test_flow import outcome_text, queued_job
+
+pytestmark = pytest.mark.heavy(8)  # seconds, about: the three processes of a deployment
 
 
 def procfile() -> dict[str, str]:
@@ -37,8 +39,10 @@ def deployed(make_process_stack: Callable[..., Stack], tmp_path: Path) -> Iterat
         wait_until(stack._healthy, timeout=30, what=lambda: f"the Procfile's web process /healthz\n{stack.logs()}")
         yield stack
     finally:
-        for proc in procs:
-            _stop(proc)
+        # The client first (gunicorn's graceful stop waits for its keep-alive connection), then
+        # every process at once.
+        stack.http.close()
+        _stop_all(procs)
 
 
 def test_the_procfile_runs_the_bot(deployed: Stack, slack: LocalSlack, vendor: Sandbox) -> None:

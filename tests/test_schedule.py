@@ -44,3 +44,12 @@ def test_polls_keep_their_timetable(polls_done: int, requested_at: float, now: f
 
 def test_offsets_are_the_cumulative_delays() -> None:
     assert [round(poll_offset(n), 1) for n in range(4)] == [round(t, 1) for t in poll_times(30)]
+
+
+def test_a_shorter_first_look_shortens_the_whole_timetable_up_to_the_same_cap() -> None:
+    # ADOPS_FIRST_POLL: the tests look at the sandbox's exports after 0.5 s instead of 3 s.
+    assert [round(poll_delay(n, 0.5), 2) for n in range(3)] == [0.5, 0.85, 1.44]
+    assert poll_delay(40, 0.5) == MAX_DELAY
+    assert next_poll_delay(0, 100.0, 100.0, 0.5) == pytest.approx(0.5)
+    assert next_poll_delay(1, 100.0, 100.2, 0.5) == pytest.approx(1.15)
+    assert poll_offset(1, 0.5) == pytest.approx(1.35)

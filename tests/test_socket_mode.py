@@ -25,8 +25,10 @@ from websockets.sync.client import connect
 
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
-from tests.harness import BOT_TOKEN, Stack, _stop, wait_until
+from tests.harness import BOT_TOKEN, Stack, _stop_all, wait_until
 from tests.test_flow import job_messages, outcome_text
+
+pytestmark = pytest.mark.heavy(35)  # seconds, about: real processes per test
 
 #: LocalSlack's default app-level token; conftest's session ``fake_slack`` keeps the default.
 APP_TOKEN = "xapp-local"
@@ -154,7 +156,7 @@ def socket_stack(make_process_stack: Callable[..., Stack], slack: LocalSlack) ->
             raise AssertionError(f"`adops socket` never connected\n{slack.dump()}\n{stack.logs()}")
         yield stack
     finally:
-        _stop(proc)
+        _stop_all([proc, *stack.workers])  # together: each takes a second or two to stop
         wait_until(lambda: not slack.socket_connections(), timeout=10, what="the socket process's connection to close")
 
 

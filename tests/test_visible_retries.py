@@ -8,11 +8,15 @@ import json
 import re
 from collections.abc import Callable
 
+import pytest
+
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
 from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import job_messages, outcome_text, queued_job
+
+pytestmark = pytest.mark.heavy(12)  # seconds, about: retries waited for at their real delays
 
 FAST = {"ADOPS_RETRY_BACKOFF": "0.2"}
 

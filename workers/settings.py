@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     # Job timing.
     adops_export_deadline: int = Field(default=3_600, ge=10, le=7 * 86_400)
     adops_progress_interval: float = Field(default=15.0, ge=0.0, le=600.0)
+    # The first look at a vendor export, this many seconds after it was created; each later gap
+    # grows by 1.7x, at most 90 s (workers.schedule). Tests shorten it.
+    adops_first_poll: float = Field(default=3.0, ge=0.5, le=60.0)
     # The clock's sweep: how often, and how long a finished job may wait for a publish try (or a
     # waiting export for a poll that was due) before the sweep sends another.
     adops_sweep_interval: int = Field(default=60, ge=1, le=3_600)

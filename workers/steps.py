@@ -72,7 +72,8 @@ def request(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
     if job.state == "waiting":
         # Also reached by a redelivered request whose first run died after storing the id and
         # before this send; a duplicate poll collapses on ``poll_seq``.
-        rt.dispatch.poll(job_id, job.poll_seq, delay=next_poll_delay(job.polls, job.requested_at or job.created_at, rt.clock()))
+        rt.dispatch.poll(job_id, job.poll_seq, delay=next_poll_delay(
+            job.polls, job.requested_at or job.created_at, rt.clock(), rt.settings.adops_first_poll))
 
 
 def _create_once(rt: Runtime, vendors: Catalogue, job: Job) -> str:
@@ -152,7 +153,8 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
         return
     # Send the next poll before advancing the sequence: dying in between leaves a duplicate
     # (harmless, it collapses) rather than no poll at all (a stuck job).
-    delay = min(next_poll_delay(job.polls + 1, job.requested_at or job.created_at, now), max(1.0, job.deadline - now))
+    delay = min(next_poll_delay(job.polls + 1, job.requested_at or job.created_at, now, rt.settings.adops_first_poll),
+                max(1.0, job.deadline - now))
     rt.dispatch.poll(job_id, seq + 1, delay=delay)
     if rt.store.advance_poll(job_id, seq, status.vendor_state):
         fresh = rt.store.get(job_id)

@@ -78,7 +78,7 @@ def _resume_stalled_polls(rt: Runtime, now: float, rescue_after: float) -> None:
         if job is None or job.state != "waiting":
             continue
         since = job.requested_at or job.created_at
-        due = job.updated_at + next_poll_delay(job.polls, since, job.updated_at)
+        due = job.updated_at + next_poll_delay(job.polls, since, job.updated_at, rt.settings.adops_first_poll)
         if now > due + rescue_after:
             log.warning("job %s: its poll was due %.0f s ago and never ran: polling again", job_id, now - due)
             rt.dispatch.poll(job_id, job.poll_seq)
