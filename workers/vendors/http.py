@@ -59,8 +59,7 @@ def is_secret_header(name: str) -> bool:
 
 
 RETRY_AFTER_MAX = 3600.0
-#: The most of a vendor's answer we hold in memory (decoded). Our calls answer in JSON pages of
-#: at most a few MB; a bigger body is a vendor fault (or a decompression bomb), not data.
+#: The most of a vendor's answer we hold in memory (decoded); more is a vendor fault or a bomb (streams: ``lines``).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 REASON_MAX = 200
 USER_AGENT = "adops/0.1"
@@ -305,7 +304,6 @@ class VendorHTTP:
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.vendor!r}, {self.base_url!r})"
-
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; return a 2xx response (body read) or raise a VendorError."""
         started = time.monotonic()
@@ -313,19 +311,15 @@ class VendorHTTP:
             # Streamed, so a body over ``max_body`` is refused without holding more than that.
             with self._client.stream(method, path, **kwargs) as streamed:
                 response = self._read_capped(streamed)
-        log.debug(
-            "%s %s %s -> %s in %.0f ms", self.vendor, method, path, response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
+        log.debug("%s %s %s -> %s in %.0f ms", self.vendor, method, path, response.status_code,
+                  (time.monotonic() - started) * 1000)
         raise_for_status(response, self.vendor, self.key_variable)
         return response
 
     @contextmanager
     def lines(self, method: str, path: str, **kwargs: Any) -> Iterator[Iterator[str]]:
-        """Send one request and give its 2xx body line by line as it arrives, never whole: for
-        answers of any size (a click log of millions of rows). An error answer is read (capped)
-        and raised as :meth:`request` raises it; a connection that breaks or stalls mid-body
-        raises VendorTransient from the iteration, so the caller's part runs again."""
+        """A 2xx body line by line as it arrives, never whole (a click log of millions of rows);
+        errors as :meth:`request`'s, a break mid-body VendorTransient from the iteration."""
         with self._mapped(method, path):
             with self._client.stream(method, path, **kwargs) as streamed:
                 if not 200 <= streamed.status_code < 300:
