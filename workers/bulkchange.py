@@ -5,7 +5,7 @@ button whose confirm dialog says how many items change and what that does. The c
 applies exactly what the prompt listed, under one lock, and records its outcome under the
 change's id, so every later click of the same button shows that same outcome and writes nothing.
 The outcome's audit entry keeps every item with its state before (the vendor's ``detail``), so
-the change can be undone from the audit. Shared by 24Metrics filter groups and Adspect streams.
+the change can be undone from the audit. Shared by every vendor whose items change in bulk.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Switches: set one vendor item's state to a value, once, from a button or a command.
 
-Shared by every vendor whose items have a mode people switch (24Metrics filter groups'
-monitoring, Adspect streams' mode); a vendor supplies how to read and write its item and the
+Shared by every vendor whose items have a mode people switch (filter groups' monitoring,
+streams' modes); a vendor supplies how to read and write its item and the
 words, this module does the rest the same way for all:
 
 - "set to", never "flip": a button says "Money for stream X", so a double click, a second admin
@@ -42,7 +42,7 @@ class Switch(Generic[T]):
     state: Callable[[T], Any]
     #: Set the state to the value given; the item as the vendor answers after the change.
     write: Callable[[Any], T]
-    #: Whether a state is already the one wanted (default: equal). 24Metrics: unset is never "there".
+    #: Whether a state is already the one wanted (default: equal); an unset state may never be "there".
     there: Callable[[Any, Any], bool] = lambda now, to: bool(now == to)
 
 

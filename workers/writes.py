@@ -6,7 +6,7 @@ compare-and-set (:func:`before_write`); a cancelled job changes nothing. Once a 
 effect the job says so (:func:`applied`), and a cancel that came after it is answered with
 "cancelled too late: already applied" (see ``steps.run_task``).
 
-Shared by every vendor's switches (24Metrics filter groups, Adspect stream modes) through
+Shared by every vendor's switches (filter groups' monitoring, streams' modes) through
 :mod:`workers.toggles` and :mod:`workers.bulkchange`; a vendor keeps only its own lock names.
 """
 
@@ -47,6 +47,6 @@ def intent_key(rt: Runtime, job: Job) -> str:
 @contextmanager
 def lock(rt: Runtime, name: str, *, timeout: float = 60, blocking_timeout: float = 30) -> Iterator[None]:
     """A Redis lock under the deployment's prefix: one item's read-modify-write (``name`` says
-    which: ``fg:<integration>:<group>``, ``adspect:stream:<id>``)."""
+    which, under the vendor's own words: a group, a stream)."""
     with rt.redis.lock(f"{rt.store.prefix}lock:{name}", timeout=timeout, blocking_timeout=blocking_timeout):
         yield

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workers.vendors import instal, metrics24
+from workers.vendors import adspect, instal, metrics24
 from workers.vendors.spec import Catalogue, VendorSpec
 
 __all__ = ["CATALOGUE", "PLANNED", "VENDORS"]
@@ -10,10 +10,11 @@ __all__ = ["CATALOGUE", "PLANNED", "VENDORS"]
 VENDORS: tuple[VendorSpec, ...] = (
     instal.VENDOR,
     metrics24.VENDOR,
+    adspect.VENDOR,
 )
 
 #: Vendors people already ask for whose folders are not here yet: `/adops export everflow` is
 #: answered "Everflow is not set up here", not "Unknown subcommand".
-PLANNED: dict[str, str] = {"everflow": "Everflow", "adspect": "Adspect"}
+PLANNED: dict[str, str] = {"everflow": "Everflow"}
 
 CATALOGUE = Catalogue(VENDORS, absent=PLANNED)
