@@ -269,7 +269,8 @@ def test_help_overview_lists_every_command_and_the_range_forms() -> None:
 @pytest.mark.parametrize(
     ("topic", "names"),
     [
-        ("export", ["export instal", "export 24metrics", "export 24metrics list", "export 24metrics delete"]),
+        ("export", ["export instal", "export 24metrics", "export 24metrics list", "export 24metrics delete",
+                        "export adspect clicks"]),
         ("EXPORT instal", ["export instal"]),
         ("export instal yesterday", ["export instal"]),
         ("jobs", ["jobs", "jobs cancel"]),

@@ -37,8 +37,8 @@ class ClickLog:
     def plan(self, client: AdspectClient, params: dict[str, Any]) -> Plan:
         checked = Collections(client)  # no Redis here: kept on the adapter for a day
         columns = checked.check("columns", params.get("columns") or DEFAULT_COLUMNS)
-        checked.check("country", params.get("countries") or ())
-        checked.check("mode", params.get("modes") or ())
+        countries = checked.check("country", params.get("countries") or ())
+        modes = checked.check("mode", params.get("modes") or ())
         ids = []
         if params.get("streams"):
             streams = client.all_streams()
@@ -47,25 +47,27 @@ class ClickLog:
         parts, day = [], start
         while day <= end:
             a, b = span(day, day, params["tz"])
-            parts.append(Part(day.strftime("%Y%m%d"), {"from": a, "to": b, "stream_ids": ids, "columns": columns}))
+            parts.append(Part(day.strftime("%Y%m%d"), {"from": a, "to": b, "stream_ids": ids, "columns": columns,
+                                                           "countries": countries, "modes": modes}))
             day += timedelta(days=1)
         return Plan(tuple(parts))
 
     def fetch(self, client: AdspectClient, params: dict[str, Any], part: Part, sink: RowSink) -> Fetched:
         columns = list(part.params["columns"])  # as the plan checked them
         filters = {"date_from": part.params["from"], "date_to": part.params["to"], "time_zone": params["tz"],
-                   "stream_id": part.params.get("stream_ids") or None, "country_code": params.get("countries") or None,
-                   "mode": params.get("modes") or None}
+                   "stream_id": part.params.get("stream_ids") or None,
+                   "country_code": part.params.get("countries") or None, "mode": part.params.get("modes") or None}
         tally: dict[str, dict[str, int]] = {dim: {} for col, dim in _TALLY.items() if col in columns}
         at = {dim: columns.index(col) for col, dim in _TALLY.items() if col in columns}
         rows = 0
+        counted = [(tally[dim], i) for dim, i in at.items()]
         with client.log(columns, filters) as lines:
             for row in lines:
                 sink.write(dict(zip(columns, row, strict=False)))
                 rows += 1
-                for dim, i in at.items():
+                for counts, i in counted:
                     key = str(row[i]) if i < len(row) else ""
-                    tally[dim][key] = tally[dim].get(key, 0) + 1
+                    counts[key] = counts.get(key, 0) + 1
         return Fetched(rows=rows, columns=tuple(columns), tally=tally, requests=1)
 
     def columns(self, seen: Sequence[str]) -> list[str]:

@@ -97,7 +97,8 @@ COMMANDS = (
         options=(Option("columns", "list", "Columns (Adspect's `query-log-columns`); timestamp, ip_address, "
                         "country_code, stream_id, target when unset.", metavar="timestamp,ip_address,…"),
                  STREAM, COUNTRY, MODE, TZ),
-        # No example until the build engine is merged: help's examples all run (tests/test_help_examples.py).
+        examples=("export adspect clicks yesterday", "export adspect clicks last7d columns=timestamp,ip_address,target "
+                  "country=US,DE"),
         handler=export_clicks,
     ),
     CommandSpec(
@@ -114,7 +115,7 @@ COMMANDS = (
                                 "or `all`.", metavar="stream-id|name|all", rest=True), MODE_WORD),
         filters=("name",),
         admin_only=True,
-        examples=("stream DE Native – Retarget 1 Filter", "stream all White name~Test"),
+        examples=("stream UK Native – Retarget Filter", "stream all White name~Test"),
         handler=stream_mode,
     ),
     CommandSpec(

@@ -41,7 +41,9 @@ def number(value: Any) -> Any:
 def parse_row(line: str) -> list[Any] | None:
     """One answer line (a JSON array) as values; None for a blank line. ValueError when the line
     is not an array."""
-    text = line.strip().rstrip(",")
+    text = line.strip()
+    if text.endswith(","):
+        text = text[:-1]
     if not text or text in ("[", "]"):
         return None  # a single JSON array of arrays, pretty-printed: its brackets
     row = json.loads(text)

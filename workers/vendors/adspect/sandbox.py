@@ -236,16 +236,19 @@ class AdspectApp(VendorApp):
         day = datetime.fromtimestamp(start, zone).date()
         chunk: list[str] = []
         while True:
-            day_start = datetime.combine(day, datetime.min.time(), zone)
-            if day_start.timestamp() > end:
+            day_start = int(datetime.combine(day, datetime.min.time(), zone).timestamp())
+            if day_start > end:
                 break
             prefix = day.isoformat()
-            for row in log_rows(int(day_start.timestamp()), n, day.toordinal(), modes):
-                if not start <= row["ts"] <= end or any(str(row[f]) not in v for f, v in wanted.items()):
+            for row in log_rows(day_start, n, day.toordinal(), modes):
+                ts = row["ts"]
+                if not start <= ts <= end or (wanted and any(str(row[f]) not in v for f, v in wanted.items())):
                     continue
-                s = row["ts"] - int(day_start.timestamp())
+                s = ts - day_start
                 row["timestamp"] = f"{prefix} {s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
-                chunk.append(json.dumps([row[c] for c in columns]))
+                # Our values hold no quote or backslash: JSON by hand, a few times faster than json.dumps.
+                chunk.append("[" + ",".join(f'"{v}"' if isinstance(v, str) else str(v)
+                                             for v in map(row.__getitem__, columns)) + "]")
                 if len(chunk) >= _CHUNK:
                     yield ("\n".join(chunk) + "\n").encode()
                     chunk = []

@@ -47,7 +47,7 @@ def _streams() -> list[dict[str, Any]]:
         geo, source, variant = _GEOS[n % 9], _SOURCES[n % 4], _VARIANTS[n % 5]
         name = f"{geo} {source} – {variant}" + (f" {n // 9 + 1}" if n >= 9 else "")
         out.append({"stream_id": stream_id(n), "account_id": ACCOUNT_ID, "name": name, "tags": [geo, source],
-                    "mode": MODES[(n * 7) % 4], "notes": "", "n": n})
+                    "mode": MODES[(n * 3 + n // 9) % 4], "notes": "", "n": n})
     return sorted(out, key=lambda s: s["name"])
 
 
@@ -125,6 +125,7 @@ def log_rows(day_start: int, n: int, day_index: int, modes: dict[str, str]) -> I
     """``n`` clicks of one day from Unix time ``day_start``, spread over its 86 400 seconds;
     generated one at a time, so any number costs no memory."""
     busy = [s for s in STREAMS if _volume(s["n"], date(2026, 1, 1)) > 0]
+    reasons = ("ip_blacklist", "ua_bot", "fp_sivt")
     for i in range(n):
         g = day_index * n + i
         h = (g * 2654435761) & 0xFFFFFFFF
@@ -138,5 +139,5 @@ def log_rows(day_start: int, n: int, day_index: int, modes: dict[str, str]) -> I
             "country_code": COUNTRIES[(h >> 3) % len(COUNTRIES)], "os": os_, "browser": browser, "engine": engine,
             "languages": _LANGS[(h >> 5) % 6], "cost": "0.02", "sub_id": f"zone-{h % 23:02d}",
             "click_id": f"clk-{g:09d}", "mode": modes.get(s["stream_id"], s["mode"]), "stage": "final",
-            "target": target, "reasons": "" if target else ("ip_blacklist", "ua_bot", "fp_sivt")[h % 3],
+            "target": target, "reasons": "" if target else reasons[h % 3],
         }
