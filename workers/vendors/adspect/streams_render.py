@@ -37,6 +37,15 @@ DOES = {
 }
 
 
+#: A mode as state, for the listing.
+STATE = {
+    "Filter": "visitors are checked: real ones go to the offer, bots and reviewers to the safe page",
+    "Review": "every visitor sees the safe page while the ad is reviewed",
+    "Money": "every visitor goes to the offer, unfiltered",
+    "White": "every visitor sees the safe page",
+}
+
+
 def style(mode: str) -> str:
     """Danger where the change stops filtering (Money); primary otherwise."""
     return "danger" if mode == "Money" else "primary"
@@ -75,7 +84,7 @@ def list_message(listing: dict[str, Any], changes: list[str] | None = None) -> R
         blocks.append(note(join(" · ", (sanitize(line, mentions=True) for line in changes)), block_id="ad:last"))
     for s in streams:
         text = md("*{}* {}\nMode: *{}* — {}", ellipsize(s["name"] or "(no name)", 200), code(s["id"]), s["mode"],
-                  DOES.get(s["mode"], "unknown to adops"))
+                  STATE.get(s["mode"], "a mode adops does not know"))
         blocks.append(section(text, block_id=f"ad:{s['id']}"))
         if switches:
             blocks.append(_buttons(s, where))
