@@ -83,3 +83,16 @@ def test_collections_are_read_once_and_typos_get_the_nearest(box: Sandbox, api: 
     with pytest.raises(Refused, match="Valid: Filter, Review, Money, White"):
         checked.check("mode", ["Cloak"])
     assert box.stats() == {"adspect.collection": 2}
+
+
+def test_the_click_log_result_reads_rows_top_countries_and_the_file() -> None:
+    from workers.jobs import Job
+    from workers.vendors.adspect.clicklog import CLICKS
+
+    job = Job(id="J1", kind="build", vendor="adspect", command="", summary="", user_id="U", channel_id="C",
+              created_at=0, deadline=1, params={"op": CLICKS.op, "start": "2026-11-01", "end": "2026-11-02", "tz": "UTC"},
+              result={"rows": 200_000, "tally": {"country": {"US": 150_000, "DE": 50_000}},
+                      "file": {"name": "adspect-clicks-2026-11-01..2026-11-02.csv"}, "note": ""})
+    assert CLICKS.file_name(job) == "adspect-clicks-2026-11-01..2026-11-02.csv"
+    text = str(CLICKS.render(job).blocks)
+    assert "*200,000* clicks" in text and "US 150,000, DE 50,000" in text and "adspect-clicks-2026-11-01" in text

@@ -63,6 +63,9 @@ class Collections:
         """``typed`` as the collection spells them (case aside); Refused naming the first that is
         not there, with the nearest valid value."""
         name, what = COLLECTIONS[option]
+        typed = list(typed)
+        if not typed:
+            return []  # nothing to check: no need to read the collection
         known = self.values(name)
         by_fold = {v.casefold(): v for v in known}
         out = []
