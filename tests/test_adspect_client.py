@@ -95,4 +95,4 @@ def test_the_click_log_result_reads_rows_top_countries_and_the_file() -> None:
                       "file": {"name": "adspect-clicks-2026-11-01..2026-11-02.csv"}, "note": ""})
     assert CLICKS.file_name(job) == "adspect-clicks-2026-11-01..2026-11-02.csv"
     text = str(CLICKS.render(job).blocks)
-    assert "*200,000* clicks" in text and "US 150,000, DE 50,000" in text and "adspect-clicks-2026-11-01" in text
+    assert "*200,000* clicks" in text and "US 150,000, DE 50,000" in text  # the file: the delivery's lines

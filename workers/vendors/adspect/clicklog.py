@@ -16,7 +16,7 @@ from typing import Any
 
 from workers.builds import Fetched, Part, Plan, RowSink, top
 from workers.jobs import Job
-from workers.render import Rendered, code, fallback, md, note, section
+from workers.render import Rendered, fallback, md, note, section
 from workers.vendors.adspect.access import span
 from workers.vendors.adspect.client import AdspectClient
 from workers.vendors.adspect.collections import Collections
@@ -86,9 +86,6 @@ class ClickLog:
         countries = top((r.get("tally") or {}).get("country", {}))
         if countries:
             blocks.append(note(md("top countries: {}", ", ".join(f"{c} {n:,}" for c, n in countries))))
-        file = r.get("file")
-        if file:
-            blocks.append(note(md("file: {}", code(file["name"]))))
         if r.get("note"):
             blocks.append(note(md("{}", r["note"])))
         return Rendered(fallback("Adspect click log: {} clicks", rows), blocks)
