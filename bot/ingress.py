@@ -162,7 +162,7 @@ class Ingress:
         """
         rt = self.rt
         now = rt.clock()
-        deadline = rt.settings.adops_export_deadline if fields["kind"] == "export" else TASK_DEADLINE
+        deadline = rt.settings.adops_export_deadline if fields["kind"] in ("export", "build") else TASK_DEADLINE
         job = Job(id=new_job_id(), created_at=now, deadline=now + deadline, **fields)
         limits = RateLimits(rt.settings.adops_rate_per_user, rt.settings.adops_rate_per_channel, RATE_WINDOW)
         job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW, limits=limits)

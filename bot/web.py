@@ -1,14 +1,15 @@
 """HTTP mode: Bolt's own WSGI adapter, served by gunicorn (threads, keep-alive).
 
-Routes: ``POST /slack/events`` (slash commands and interactivity, signature-checked by Bolt) and
-``GET /healthz`` (Redis reachable, so a load balancer stops sending commands we cannot queue).
+Routes: ``POST /slack/events`` (slash commands and interactivity, signature-checked by Bolt),
+``GET /healthz`` (Redis reachable, so a load balancer stops sending commands we cannot queue) and
+``GET /files/<token>`` (a file the bot built, behind a signed link: :mod:`bot.downloads`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -18,7 +19,9 @@ from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.response import BoltResponse
 
+from bot import downloads
 from bot.app import FormSafeBoltRequest, create_app
+from workers.links import ROUTE as FILES_ROUTE
 from workers.logs import guard
 from workers.runtime import Runtime
 from workers.vendors.spec import Catalogue
@@ -36,6 +39,12 @@ class WebApp(SlackRequestHandler):
     def __init__(self, rt: Runtime, app: App) -> None:
         super().__init__(app, path="/slack/events")
         self.rt = rt
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # Files are streamed: Bolt's WSGI response holds a whole body, so they bypass it.
+        if str(environ.get("PATH_INFO", "")).startswith(FILES_ROUTE):
+            return downloads.serve(self.rt.settings, environ, start_response)
+        return super().__call__(environ, start_response)  # type: ignore[arg-type]
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
         return self.app.dispatch(

@@ -214,10 +214,10 @@ class Stack(Requests):
         self.workers: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=10)
 
-    def _spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, *args: str, module: str = "bot.cli") -> subprocess.Popen[bytes]:
         log = open(self.logdir / f"{name}-{len(self.workers)}-{int(time.time() * 1000)}.log", "wb")
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", module, *args],
             env=self.env,
             cwd=REPO,
             stdout=log,
@@ -240,8 +240,14 @@ class Stack(Requests):
         except httpx.HTTPError:
             return False
 
-    def start_worker(self, threads: int = 4) -> subprocess.Popen[bytes]:
-        proc = self._spawn("worker", "worker", "--threads", str(threads))
+    def start_worker(self, threads: int = 4, *, entry: str = "") -> subprocess.Popen[bytes]:
+        """``adops worker``; or, with ``entry``, Dramatiq itself on that module (a catalogue with
+        a throwaway vendor, as ``adops worker`` runs it on ``workers.entry``)."""
+        if entry:
+            proc = self._spawn("worker", entry, "--processes", "1", "--threads", str(threads), "--queues", "adops",
+                               module="dramatiq")
+        else:
+            proc = self._spawn("worker", "worker", "--threads", str(threads))
         self.workers.append(proc)
         return proc
 

@@ -52,7 +52,9 @@ class InProcessStack(Requests):
         self.worker: Worker | None = None
         self._level = logging.WARNING
 
-    def start(self) -> InProcessStack:
+    def start(self, *, worker: bool = True) -> InProcessStack:
+        """Boot the web side and (unless ``worker`` is False: a worker process of its own runs
+        the jobs) a worker thread."""
         root = logging.getLogger()
         self._level = root.level
         root.addHandler(self._captured)
@@ -61,7 +63,8 @@ class InProcessStack(Requests):
         self.http = httpx.Client(
             transport=httpx.WSGITransport(app=web.build(self.rt, self.vendors)), base_url="http://adops.test", timeout=10
         )
-        self.start_worker()
+        if worker:
+            self.start_worker()
         return self
 
     def start_worker(self, threads: int = 4) -> Any:

@@ -23,7 +23,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from workers import audit, delivery, render, steps, sweeper
+from workers import audit, buildsteps, delivery, filesweep, render, steps, sweeper
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
 from workers.runtime import Runtime
@@ -41,6 +41,9 @@ OTHER_RETRIES = 2
 #: ``slack.WORST_CALL_SECONDS``); a step running longer than this is stuck.
 STEP_TIME_LIMIT_MS = 90_000
 PUBLISH_TIME_LIMIT_MS = int((4 * WORST_CALL_SECONDS + 30) * 1000)
+#: Assembling a build streams every row it fetched into one file (a million rows is well under a
+#: minute); far more than that means the disk is stuck.
+ASSEMBLE_TIME_LIMIT_MS = 30 * 60_000
 #: Keep re-sending an outcome Slack keeps rate-limiting for this long after the job ended.
 PUBLISH_PATIENCE = sweeper.PUBLISH_PATIENCE
 
@@ -119,6 +122,24 @@ def task_run(b: Bound, job_id: str) -> None:
         steps.run_task(b.rt, b.vendors, job_id)
 
 
+@actor(**RETRY_POLICY)
+def build_plan(b: Bound, job_id: str) -> None:
+    with b.slack_later("build_plan", job_id):
+        buildsteps.plan(b.rt, b.vendors, job_id)
+
+
+@actor(**RETRY_POLICY)
+def build_part(b: Bound, job_id: str, key: str) -> None:
+    with b.slack_later("build_part", job_id, key):
+        buildsteps.part(b.rt, b.vendors, job_id, key)
+
+
+@actor(**{**RETRY_POLICY, "time_limit": ASSEMBLE_TIME_LIMIT_MS})
+def build_assemble(b: Bound, job_id: str) -> None:
+    with b.slack_later("build_assemble", job_id):
+        buildsteps.assemble(b.rt, b.vendors, job_id)
+
+
 @actor(**{**RETRY_POLICY, "time_limit": PUBLISH_TIME_LIMIT_MS})
 def publish(b: Bound, job_id: str) -> None:
     rt = b.rt
@@ -149,6 +170,7 @@ def job_gave_up(b: Bound, message: dict[str, Any], retry_info: dict[str, Any]) -
 @actor(**ONCE_MORE)
 def sweep(b: Bound) -> None:
     sweeper.sweep(b.rt)
+    filesweep.sweep(b.rt)  # built files whose link expired
 
 
 @actor(max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)
@@ -188,7 +210,7 @@ class Dispatcher:
     """The :class:`~workers.dispatch.Dispatch` of a runtime: sends to the bound actors."""
 
     #: The first step of each kind of job.
-    FIRST_STEP = {"export": "export_request", "task": "task_run"}
+    FIRST_STEP = {"export": "export_request", "task": "task_run", "build": "build_plan"}
 
     def __init__(self, actors: dict[str, dramatiq.Actor[Any, Any]]) -> None:
         self.actors = actors
@@ -198,6 +220,12 @@ class Dispatcher:
 
     def poll(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
         self.actors["export_poll"].send_with_options(args=(job_id, seq), delay=_ms(delay))
+
+    def part(self, job_id: str, key: str) -> None:
+        self.actors["build_part"].send(job_id, key)
+
+    def assemble(self, job_id: str) -> None:
+        self.actors["build_assemble"].send(job_id)
 
     def publish(self, job_id: str, *, delay: float | None = None) -> None:
         self.actors["publish"].send_with_options(args=(job_id,), delay=_ms(delay))

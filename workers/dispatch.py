@@ -14,10 +14,16 @@ __all__ = ["Dispatch", "Unbound"]
 
 class Dispatch(Protocol):
     def start(self, kind: str, job_id: str) -> None:
-        """Enqueue the first step of a new job of ``kind`` ("export", "task")."""
+        """Enqueue the first step of a new job of ``kind`` ("export", "task", "build")."""
 
     def poll(self, job_id: str, seq: int, *, delay: float | None = None) -> None:
         """Check the vendor export of ``job_id`` again, ``delay`` seconds from now."""
+
+    def part(self, job_id: str, key: str) -> None:
+        """Fetch part ``key`` of build ``job_id`` (``workers.buildsteps``)."""
+
+    def assemble(self, job_id: str) -> None:
+        """Assemble build ``job_id``'s parts into its file and deliver it."""
 
     def publish(self, job_id: str, *, delay: float | None = None) -> None:
         """Put a finished job's outcome where the person will see it."""

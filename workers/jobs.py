@@ -60,7 +60,7 @@ class Job(BaseModel):
     """One request from a person, as stored. Only JSON primitives and small dicts."""
 
     id: str
-    kind: str  # "export"
+    kind: str  # "export", "task", "build"
     vendor: str  # the registry name of the vendor it asks
     command: str  # the normalized command text, as the user would type it again
     summary: str  # what it is, in a few words: "<Vendor> export 2026-11-01..2026-11-07, daily"
@@ -80,6 +80,14 @@ class Job(BaseModel):
     polls: int = 0
     poll_seq: int = 0
     result: dict[str, Any] = Field(default_factory=dict)  # url, rows, expires_at, note
+    # A build (``workers.buildsteps``): its counters, written by ``workers.buildstore``'s scripts
+    # as parts are recorded, and the builder's words for them ("window", "impressions").
+    parts_total: int = 0
+    parts_done: int = 0
+    rows_done: int = 0
+    requests: int = 0
+    part_word: str = ""
+    unit: str = ""
     error: str = ""
     last_error: str = ""  # latest transient problem, shown if retries run out
     # A step waiting to try the vendor again (cleared when a call succeeds): what happened, when

@@ -47,13 +47,13 @@ from workers.mrkdwn import (
     mention,
     sanitize,
 )
-from workers.words import age, retry_line, vendor_state
+from workers.words import age, retry_line, size, vendor_state
 
 __all__ = [
-    "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "clip", "code", "code_block",
+    "CANCEL_ACTION", "Mrkdwn", "Rendered", "UnsafeLink", "age", "audit_entry", "build_progress", "clip", "count", "code", "code_block",
     "confirm", "date", "ellipsize", "escape", "failure_message", "fallback", "fields", "help_message",
     "jobs_list", "join", "link", "md", "mention", "note", "outcome", "progress", "queued", "refusal", "retracted",
-    "sanitize", "section", "text_message", "vendor_state", "with_meta",
+    "sanitize", "section", "text_message", "vendor_state", "with_delivery", "with_meta",
 ]
 
 CANCEL_ACTION = "job_cancel"
@@ -167,6 +167,8 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     label = _STATE_LABEL[job.state].format(vendor=vendor)
     if job.kind == "task" and job.state in ("queued", "requesting"):
         label = f"asking {vendor}"
+    if job.kind == "build" and not job.terminal:
+        label = build_progress(job) or label
     words = vendor_state(job.vendor_state)
     detail = f" ({words})" if job.state == "waiting" and words else ""
     head = md("{icon} *{summary}*: {label}{detail}", icon=Mrkdwn(_STATE_ICON[job.state]), summary=job.summary,
@@ -179,6 +181,26 @@ def progress(job: Job, now: float, vendor: str) -> Rendered:
     if not job.terminal:
         blocks.append(ActionsBlock(block_id=f"job:{job.id}", elements=[_cancel_button(job)]).to_dict())
     return Rendered(fallback("{}: {}", job.summary, label), blocks)
+
+
+def count(n: int) -> str:
+    """A count as people read it in progress: "61 400"."""
+    return f"{n:,}".replace(",", " ")
+
+
+def build_progress(job: Job) -> str:
+    """Where a build is, in the builder's words: "window 7 of 12, 61 400 impressions so far"
+    ("" before it is planned). Parts run in parallel, so it counts those done; the total grows
+    when a part hands back follow-ups (a window split because it was over the vendor's cap)."""
+    if not job.part_word:
+        return ""
+    done, total, word = job.parts_done, job.parts_total, job.part_word
+    rows = f"{count(job.rows_done)} {job.unit}"
+    if done == 0:
+        return f"{total} {word}{'s' if total != 1 else ''} to fetch"
+    if done >= total:
+        return f"all {total} {word}{'s' if total != 1 else ''} fetched, {rows}; writing the file"
+    return f"{word} {done} of {total}, {rows} so far"
 
 
 def _download(url: str) -> Mrkdwn:
@@ -194,7 +216,9 @@ def outcome(job: Job) -> Rendered:
     took = age((job.finished_at or job.updated_at) - job.created_at)
     meta = _meta(job, code(f"/adops {job.command}"), escape(f"took {took}"))
     if job.state == "delivered":
-        ready = _download(str(job.result.get("url", "")))
+        # A file the bot built has no vendor link: what it has is listed by ``with_delivery``.
+        url = str(job.result.get("url", ""))
+        ready = _download(url) if url or "file" not in job.result else Mrkdwn("is ready")
         lines = [md("{} *{}* {}", Mrkdwn(_STATE_ICON["delivered"]), job.summary, ready)]
         if job.result.get("rows") is not None:
             lines.append(md("{:,} rows", int(job.result["rows"])))
@@ -216,6 +240,44 @@ def with_meta(message: Rendered, job: Job) -> Rendered:
     """A task's result with the line that ties it to its job and the person who asked."""
     meta = _meta(job, code(f"/adops {job.command}"))
     return Rendered(text=message.text, blocks=[*message.blocks[: MAX_BLOCKS - 1], meta])
+
+
+def with_delivery(message: Rendered, job: Job) -> Rendered:
+    """``message`` with what became of the job's file (``result["delivery"]``, written by
+    :mod:`workers.filedelivery`): uploaded, linked, or why it could not be delivered. Put above
+    the message's closing context line (the one naming the job), if it has one."""
+    delivery = job.result.get("delivery")
+    if not isinstance(delivery, dict):
+        return message
+    block = section(Mrkdwn("\n".join(_delivery_lines(delivery))))
+    blocks = list(message.blocks[: MAX_BLOCKS - 1])
+    at = len(blocks) - 1 if blocks and blocks[-1].get("type") == "context" else len(blocks)
+    return Rendered(text=message.text, blocks=[*blocks[:at], block, *blocks[at:]])
+
+
+def _delivery_lines(d: dict[str, Any]) -> list[Mrkdwn]:
+    name = str(d.get("name", "the file"))
+    about = md("{}{}", size(int(d.get("bytes", 0))), ", gzipped" if d.get("gzipped") else "")
+    lines: list[Mrkdwn] = []
+    if d.get("file_id"):
+        where = "in this message's thread" if d.get("thread") else "in this channel"
+        lines.append(md(":paperclip: {} ({}) is uploaded to Slack {}.", code(name), about, where))
+    if d.get("link"):
+        try:
+            target = link(str(d["link"]), "Download " + name)
+        except UnsafeLink:  # ADOPS_PUBLIC_URL is validated as http(s): not expected
+            target = code(str(d["link"]))
+        shown = md(" ({})", about) if not d.get("file_id") else ""
+        expires = md("; the link expires {}", date(float(d["expires_at"]))) if d.get("expires_at") else ""
+        lines.append(md(":link: {}{}{}.", target, shown, expires))
+        if d.get("upload_error"):
+            lines.append(md("Not uploaded to Slack: {}; the link works instead.", sanitize(str(d["upload_error"]))))
+    elif not d.get("file_id"):
+        why = [sanitize(str(d[k])) for k in ("error", "upload_error", "link_error") if d.get(k)]
+        lines.append(md(":warning: The file could not be delivered: {}.", Mrkdwn("; ".join(why) or "no route took it")))
+    if d.get("gzipped") and (d.get("file_id") or d.get("link")):
+        lines.append(Mrkdwn("It is gzipped (.gz) because it is large; any unzip tool opens it."))
+    return lines
 
 
 def jobs_list(jobs: Sequence[Job], now: float, *, everyone: bool) -> Rendered:
@@ -247,6 +309,8 @@ def _job_line(job: Job, now: float, *, everyone: bool) -> tuple[str, str, str]:
         why = md(" · {}", sanitize(ellipsize(job.error, 120))) if job.error and not everyone else ""
         return ":no_entry:", "refused", md("{} · told privately", why) if why else " · told privately"
     label = _LIST_LABEL.get(job.state, job.state)
+    if job.kind == "build" and not job.terminal:
+        label = build_progress(job) or label
     words = vendor_state(job.vendor_state) if job.state == "waiting" else ""
     if words:
         label = f"{label} ({words})"

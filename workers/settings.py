@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     # Where files the bot builds are written while they are built and kept until their link
     # expires. One machine's disk: several machines need shared storage (a later issue).
     adops_files_dir: Path = Path(tempfile.gettempdir()) / "adops-files"
+    # A built file bigger than this is gzipped before it is uploaded and linked (CSV shrinks
+    # about tenfold; Slack previews neither a big CSV nor a .gz, so nothing is lost).
+    adops_files_gzip_over: int = Field(default=5_000_000, ge=0)
+    # The largest file uploaded to Slack; a bigger one is only linked. Slack's own limit is 1 GB;
+    # lower by default because the upload runs inside the publish step's time limit.
+    adops_slack_upload_max: int = Field(default=100_000_000, ge=0, le=1_000_000_000)
 
     # Job timing.
     adops_export_deadline: int = Field(default=3_600, ge=10, le=7 * 86_400)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
+import httpx
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, ServerErrorRetryHandler
@@ -46,6 +48,8 @@ CALL_RETRIES = 2
 #: The longest one Web API call can take: every try timing out, plus the SDK's backoff between
 #: tries (0.5 s doubling, with up to 1 s of jitter each).
 WORST_CALL_SECONDS = CALL_TIMEOUT * (CALL_RETRIES + 1) + 5
+#: Bytes read from disk at a time while a file is uploaded.
+UPLOAD_CHUNK = 1 << 16
 
 
 class SlackEgress:
@@ -106,6 +110,62 @@ class SlackEgress:
         so that it can be edited later."""
         response = self._call("chat_postMessage", channel=user_id, text=text, blocks=list(blocks), unfurl_links=False)
         return str(response["channel"]), str(response["ts"])
+
+    # -- files ------------------------------------------------------------------------------
+    def upload_file(self, path: Path, name: str, *, channel: str, thread_ts: str | None = None, title: str = "",
+                    sent: str = "", on_sent: Callable[[str], None] | None = None) -> str:
+        """Share the file at ``path`` as ``name`` in ``channel`` (in the thread of ``thread_ts``)
+        with Slack's three-call upload; its file id.
+
+        ``on_sent(file_id)`` is told once the bytes are at Slack, so that a try which dies before
+        completing can be resumed: given that id as ``sent``, only the completion is sent again.
+        Slack answers ``file_not_found`` to completing a file twice, so a resumed completion that
+        gets it takes the file as shared by the earlier try (an upload Slack discarded meanwhile
+        would read the same; a resume comes within seconds, far inside Slack's keeping time).
+
+        Not ``files_upload_v2``: slack_sdk reads the whole file into memory to POST it, and a
+        built file may be hundreds of MB; here the bytes are streamed from disk.
+        """
+        file_id = sent
+        if not file_id:
+            size = path.stat().st_size
+            response = self._call("files_getUploadURLExternal", filename=name, length=size)
+            file_id = str(response["file_id"])
+            self._send_bytes(str(response["upload_url"]), path, size)
+            if on_sent is not None:
+                on_sent(file_id)
+        try:
+            self._call("files_completeUploadExternal", files=[{"id": file_id, "title": title or name}],
+                       channel_id=channel, thread_ts=thread_ts)
+        except SlackError as exc:
+            if sent and exc.error == "file_not_found":
+                log.info("file %s was shared by an earlier try", file_id)
+                return file_id
+            raise
+        return file_id
+
+    def _send_bytes(self, upload_url: str, path: Path, size: int) -> None:
+        """POST the file to its upload URL, read from disk a chunk at a time."""
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as f:
+                while chunk := f.read(UPLOAD_CHUNK):
+                    yield chunk
+
+        # The timeout is per read/write of a chunk, not for the whole file.
+        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
+        try:
+            with httpx.Client(timeout=CALL_TIMEOUT) as http:
+                response = http.post(upload_url, content=chunks(), headers=headers)
+        except httpx.HTTPError as exc:
+            raise SlackRetryLater(5.0, type(exc).__name__) from None
+        if response.status_code == 429:
+            raise SlackRetryLater(_retry_after(response.headers), "ratelimited")
+        if response.status_code >= 500:
+            raise SlackRetryLater(5.0, f"http_{response.status_code}")
+        if response.status_code != 200:
+            log.error("slack upload failed: HTTP %s", response.status_code)
+            raise SlackError(f"upload_http_{response.status_code}")
 
     def _call(self, method: str, *, cannot: frozenset[str] = UNPOSTABLE, **kwargs: Any) -> Any:
         try:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from workers import audit, delivery, private, render
+from workers import audit, delivery, filedelivery, private, render
 from workers.boards import Board
 from workers.delivery import refresh_progress
 from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
@@ -33,7 +33,8 @@ from workers.vendors.exports import Recovers, request_may_have_landed
 from workers.vendors.spec import Catalogue
 
 __all__ = [
-    "StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "run_task",
+    "FAILED", "StepRetry", "cancel", "cancel_for", "fail", "poll", "publish", "refresh_progress", "request", "run_task",
+    "vendor_call",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,6 +221,7 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                 elif not job.params.get("update"):
                     delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
             return
+        job = filedelivery.deliver_once(rt, job)  # a built file: uploaded and/or linked, once
         if _post_outcome(rt, vendors, job):
             rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
         delivery.watch_inflight(rt, job_id)
@@ -251,8 +253,13 @@ def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
 
 
 def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
-    """What a finished job shows: a task's own rendering of its result (with the line naming
-    the job, when it is a message of its own), or the export outcome."""
+    """What a finished job shows (:func:`_shown`), with what became of its file, if it built one."""
+    return render.with_delivery(_shown(vendors, job, meta=meta), job)
+
+
+def _shown(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
+    """A task's or a build's own rendering of its result (with the line naming the job, when it
+    is a message of its own), or the export outcome."""
     if job.kind == "task" and (job.state == "delivered" or _late_cancel(job)):
         message = vendors.task(job.params["op"]).render(job)
         if _late_cancel(job):
@@ -261,6 +268,9 @@ def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rend
                              "before the cancel arrived; undo it with a new command if it is not wanted.", who)
             message = render.Rendered(text=render.fallback("Cancelled too late, already applied: {}", message.text),
                                       blocks=[render.section(line), *message.blocks[: render.MAX_BLOCKS - 2]])
+        return render.with_meta(message, job) if meta else message
+    if job.kind == "build" and job.state == "delivered":
+        message = vendors.build(job.params["op"]).render(job)
         return render.with_meta(message, job) if meta else message
     return render.outcome(job)
 
@@ -331,6 +341,11 @@ def _vendor(rt: Runtime, vendors: Catalogue, job: Job, call: Callable[[], Any]) 
     if job.retry_note:  # the vendor answered again: the retry is over
         rt.store.update(job.id, retry_note="", next_try_at=0.0, tries=0, max_tries=0)
     return result
+
+
+#: The build steps (``workers.buildsteps``) call vendors under the same policy.
+vendor_call = _vendor
+FAILED = _FAILED
 
 
 @contextmanager

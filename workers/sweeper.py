@@ -2,8 +2,9 @@
 left to move on.
 
 It fails jobs whose deadline passed, sends ``publish`` again for finished jobs whose outcome
-nobody is trying to post, sends a poll again for a waiting export whose due poll never ran, and
-cleans its indexes of entries whose job is gone. Every action is one the steps already make
+nobody is trying to post, sends a poll again for a waiting export whose due poll never ran (and
+a build's lost plan, parts or assembly, see ``buildsteps.rescue``), and cleans its indexes of
+entries whose job is gone. Every action is one the steps already make
 idempotent, so a sweep that overlaps a live message costs a duplicate that collapses.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 
-from workers import delivery
+from workers import buildsteps, delivery
 from workers.jobs import ACTIVE, Job
 from workers.runtime import Runtime
 from workers.schedule import next_poll_delay
@@ -67,9 +68,13 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
 def _resume_stalled_polls(rt: Runtime, now: float, rescue_after: float) -> None:
     """A waiting export whose poll was due ``rescue_after`` ago and has not run lost its poll
     message (a worker's prefetched delayed messages go with it on some Redis failures): send it
-    again. Polls carry ``poll_seq``, so if the original turns up after all, one of the two drops."""
+    again. Polls carry ``poll_seq``, so if the original turns up after all, one of the two drops.
+    A build nothing moved for as long gets its messages again (``buildsteps.rescue``)."""
     for job_id, job in _pages(rt, lambda n, at: rt.store.overdue(float("inf"), n, at),
                               f"{rt.store.prefix}jobs:open", float("inf")):
+        if job is not None and job.kind == "build":
+            buildsteps.rescue(rt, job, now)
+            continue
         if job is None or job.state != "waiting":
             continue
         since = job.requested_at or job.created_at

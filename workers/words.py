@@ -7,7 +7,7 @@ Durations read "45 s", "2 min 53 s", "1 h 05 min". A vendor's own state (``IN_PR
 
 from __future__ import annotations
 
-__all__ = ["age", "retry_line", "vendor_state"]
+__all__ = ["age", "retry_line", "size", "vendor_state"]
 
 
 def age(seconds: float) -> str:
@@ -19,6 +19,16 @@ def age(seconds: float) -> str:
         minutes, rest = divmod(seconds, 60)
         return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def size(n: int) -> str:
+    """A file's size: "812 bytes", "4.9 kB", "12.3 MB", "1.2 GB" (powers of 1000, as Slack shows)."""
+    if n < 1000:
+        return f"{n} byte{'s' if n != 1 else ''}"
+    for power, unit in ((1, "kB"), (2, "MB")):
+        if n < 999_950 * 1000 ** (power - 1):  # what would round to 1000.0 reads in the next unit
+            return f"{n / 1000 ** power:.1f} {unit}"
+    return f"{n / 1000 ** 3:.1f} GB"
 
 
 _STATES: dict[str, tuple[str, ...]] = {

@@ -1,0 +1,66 @@
+"""Deleting the files the bot built once their link has expired; the sweep actor runs it
+with the job sweep, every ``ADOPS_SWEEP_INTERVAL``.
+
+A job's directory (``<ADOPS_FILES_DIR>/<job id>/``) is deleted when nothing in it changed for
+``ADOPS_LINK_TTL`` seconds. A file is written when it is built and touched when its link is
+signed (:mod:`workers.filedelivery`), so it is kept at least ``ADOPS_LINK_TTL`` after it was
+built, links or not, and never outlives its link by more than a sweep. Two more guards:
+a job still running (a build writing its file) or finished but not yet posted (its delivery
+may still come, for as long as a publish is tried) keeps its files whatever their age, and only
+directories named like a job id are touched, so a misconfigured ``ADOPS_FILES_DIR`` (``/tmp``)
+loses nothing of anyone else's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+
+from workers import files
+from workers.runtime import Runtime
+from workers.sweeper import PUBLISH_PATIENCE
+
+__all__ = ["sweep"]
+
+log = logging.getLogger(__name__)
+
+
+def sweep(rt: Runtime, now: float | None = None) -> list[str]:
+    """Delete the file directories whose link expired; the job ids whose files went."""
+    now = rt.clock() if now is None else now
+    root = rt.settings.adops_files_dir
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and files.looks_like_job(e.name)]
+    except FileNotFoundError:
+        return []  # nothing built here yet
+    removed = []
+    for entry in entries:
+        newest = _last_change(entry.path)
+        if newest + rt.settings.adops_link_ttl > now or _in_use(rt, entry.name, now):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.name)
+    if removed:
+        log.info("deleted the files of %d job(s) whose links expired: %s", len(removed), ", ".join(removed[:20]))
+    return removed
+
+
+def _last_change(path: str) -> float:
+    """The latest change in a job's directory: its files' and its own (a rename, a new file)."""
+    latest = os.stat(path).st_mtime
+    for entry in os.scandir(path):
+        try:
+            latest = max(latest, entry.stat(follow_symlinks=False).st_mtime)
+        except FileNotFoundError:  # removed meanwhile (a build renaming its output)
+            continue
+    return latest
+
+
+def _in_use(rt: Runtime, job_id: str, now: float) -> bool:
+    job = rt.store.get(job_id)
+    if job is None:
+        return False  # the job record expired (30 days): nothing will hand this file over
+    if not job.terminal:
+        return True
+    return not job.outcome_posted and now - (job.finished_at or job.updated_at) < PUBLISH_PATIENCE
