@@ -13,8 +13,6 @@ from devkit.slack import LocalSlack
 from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages
-from workers.actors import Dispatcher
-from workers.grammar.spec import CommandSpec
 from workers.vendors.registry import CATALOGUE
 
 ADMIN = "UADMIN"
@@ -24,17 +22,8 @@ TROUBLE = ("Usage:", "Unknown", "Only admins", "not allowed", "not configured", 
            "No filter group", "matches", "Sorry")
 
 
-def _runs_here(spec: CommandSpec) -> bool:
-    """A build (an export the bot assembles) runs once the build engine is wired into the
-    dispatcher; until then its examples only parse (tests/test_commands.py checks that)."""
-    builds = spec.words[0] == "export" and len(spec.words) > 1 and any(
-        s.name == spec.words[1] and s.builds for s in CATALOGUE.specs)
-    return not builds or "build" in Dispatcher.FIRST_STEP
-
-
 def examples() -> list[str]:
-    return [example for spec in build_registry(CATALOGUE.commands).values() if _runs_here(spec)
-            for example in spec.examples]
+    return [example for spec in build_registry(CATALOGUE.commands).values() for example in spec.examples]
 
 
 def test_every_help_example_runs_as_printed(make_stack: Callable[..., InProcessStack], slack: LocalSlack) -> None:
