@@ -15,6 +15,7 @@ from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack, Message
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
+from workers.vendors.adspect.sandbox import AdspectApp
 from workers.vendors.adspect.sandbox_data import STREAMS
 
 ADMIN = "UADMIN"
@@ -156,3 +157,15 @@ def test_account_warns_of_expiry_and_a_low_balance(make_stack: Callable[..., InP
     quiet = make_stack(ADSPECT_EXPIRY_WARN_DAYS="2")
     _, calm = shown(quiet, slack, "account")
     assert ":warning:" not in str(calm.blocks) and "nothing needs attention" in str(calm.blocks)
+
+
+def test_the_click_log_export_is_built_by_the_engine_into_one_complete_csv(stack: InProcessStack, slack: LocalSlack,
+                                                                          vendor: Sandbox) -> None:
+    job_id = queued_job(stack.command("export adspect clicks 2026-11-01..2026-11-03 columns=click_id,country_code"))
+    job = stack.wait_job(job_id, ("delivered",))
+    result = json.loads(job["result"])
+    assert result["rows"] == 3 * AdspectApp.clicks_per_day and vendor.stats()["adspect.log"] == 3  # a request a day
+    with open(result["file"]["path"], newline="") as f:
+        table = list(csv.reader(f))
+    assert table[0] == ["click_id", "country_code"] and len({r[0] for r in table[1:]}) == result["rows"]
+    slack.wait_for(lambda: next((m for m in job_messages(slack, job_id) if "*4,500* clicks" in str(m.blocks)), None))
