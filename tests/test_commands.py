@@ -270,7 +270,7 @@ def test_help_overview_lists_every_command_and_the_range_forms() -> None:
     ("topic", "names"),
     [
         ("export", ["export instal", "export 24metrics", "export 24metrics list", "export 24metrics delete",
-                    "export everflow impressions"]),
+                    "export everflow impressions", "export adspect clicks"]),
         ("EXPORT instal", ["export instal"]),
         ("export instal yesterday", ["export instal"]),
         ("jobs", ["jobs", "jobs cancel"]),

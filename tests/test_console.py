@@ -93,15 +93,15 @@ def test_console_types_as_an_admin_unless_told_otherwise() -> None:
     assert "Only admins can use `/adops monitor`" in out and "Monitoring *on*" not in out
 
 
-def test_console_names_with_spaces_examples_and_vendors_not_set_up() -> None:
+def test_console_names_with_spaces_examples_and_every_vendor_on_its_sandbox() -> None:
     out = run_console(
         "/adops monitor EU Mobile – strict on\n"
         "/adops lookup click 102a3b4c5d offer=311 publisher=1077 date=yesterday\n"
-        "/adops export adspect yesterday\n"
+        "/adops account\n"
     )
     assert "Monitoring *on* for *EU Mobile – strict*" in out and "Unexpected word" not in out
     assert "24Metrics click" in out and "102a3b4c5d" in out and "has no click" not in out
-    assert "Adspect is not set up here" in out and "Unknown subcommand" not in out
+    assert "*Adspect account*" in out and "Balance: *" in out and "not set up" not in out
 
 
 def test_a_button_an_edit_took_away_is_refused_and_sends_nothing() -> None:

@@ -81,8 +81,8 @@ def test_each_vendor_reads_its_own_prefix() -> None:
 
 
 def test_a_prefix_no_vendor_registers_is_not_ours() -> None:
-    # Adspect has no folder yet: its variables are someone else's business, not a typo of ours.
-    s = load({"ADSPECT_API_KEY": "k"})
+    # No vendor folder reads ACMEADS_*: its variables are someone else's business, not a typo of ours.
+    s = load({"ACMEADS_API_KEY": "k"})
     assert s.embedded
 
 

@@ -15,7 +15,8 @@ import json as jsonlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -58,8 +59,7 @@ def is_secret_header(name: str) -> bool:
 
 
 RETRY_AFTER_MAX = 3600.0
-#: The most of a vendor's answer we hold in memory (decoded). Our calls answer in JSON pages of
-#: at most a few MB; a bigger body is a vendor fault (or a decompression bomb), not data.
+#: The most of a vendor's answer we hold in memory (decoded); more is a vendor fault or a bomb (streams: ``lines``).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 REASON_MAX = 200
 USER_AGENT = "adops/0.1"
@@ -304,39 +304,49 @@ class VendorHTTP:
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.vendor!r}, {self.base_url!r})"
-
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; return a 2xx response (body read) or raise a VendorError."""
         started = time.monotonic()
-        try:
+        with self._mapped(method, path):
             # Streamed, so a body over ``max_body`` is refused without holding more than that.
             with self._client.stream(method, path, **kwargs) as streamed:
                 response = self._read_capped(streamed)
+        log.debug("%s %s %s -> %s in %.0f ms", self.vendor, method, path, response.status_code,
+                  (time.monotonic() - started) * 1000)
+        raise_for_status(response, self.vendor, self.key_variable)
+        return response
+
+    @contextmanager
+    def lines(self, method: str, path: str, **kwargs: Any) -> Iterator[Iterator[str]]:
+        """A 2xx body line by line as it arrives, never whole (a click log of millions of rows);
+        errors as :meth:`request`'s, a break mid-body VendorTransient from the iteration."""
+        with self._mapped(method, path):
+            with self._client.stream(method, path, **kwargs) as streamed:
+                if not 200 <= streamed.status_code < 300:
+                    raise_for_status(self._read_capped(streamed), self.vendor, self.key_variable)
+                yield streamed.iter_lines()
+
+    @contextmanager
+    def _mapped(self, method: str, path: str) -> Iterator[None]:
+        """httpx's transport errors as our VendorErrors, in one place for every way of asking."""
+        try:
+            yield
         except httpx.TimeoutException as exc:
-            if isinstance(exc, httpx.ConnectTimeout):
-                message = f"Could not connect to {self.vendor} within {self.timeout:g} s."
-            else:
-                message = f"{self.vendor} did not answer within {self.timeout:g} s."
+            connect = isinstance(exc, httpx.ConnectTimeout)
+            message = (f"Could not connect to {self.vendor} within {self.timeout:g} s." if connect
+                       else f"{self.vendor} did not answer within {self.timeout:g} s.")
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
-            kind = "connect" if isinstance(exc, httpx.ConnectTimeout) else "timeout"
+            kind = "connect" if connect else "timeout"
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
         except httpx.UnsupportedProtocol as exc:
             message = f"The {self.vendor} base URL is not an http(s) URL; check the configuration."
             raise VendorError(self.vendor, message) from exc
         except httpx.TransportError as exc:
-            if isinstance(exc, httpx.ConnectError):
-                message = f"Could not connect to {self.vendor}."
-            else:
-                message = f"The connection to {self.vendor} broke off."
+            connect = isinstance(exc, httpx.ConnectError)
+            message = f"Could not connect to {self.vendor}." if connect else f"The connection to {self.vendor} broke off."
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
-            kind = "connect" if isinstance(exc, httpx.ConnectError) else "broken"
+            kind = "connect" if connect else "broken"
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
-        log.debug(
-            "%s %s %s -> %s in %.0f ms", self.vendor, method, path, response.status_code,
-            (time.monotonic() - started) * 1000,
-        )
-        raise_for_status(response, self.vendor, self.key_variable)
-        return response
 
     def _read_capped(self, streamed: httpx.Response) -> httpx.Response:
         """The streamed answer read into memory, or VendorProtocolError past ``max_body`` bytes."""

@@ -20,6 +20,7 @@ import json
 from typing import Any
 
 from workers import audit
+from workers.bulkchange import apply_once, asked
 from workers.errors import Refused
 from workers.jobs import Job
 from workers.runtime import Runtime
@@ -39,15 +40,13 @@ from workers.vendors.metrics24.bulk_plan import (
 )
 from workers.vendors.metrics24.bulk_render import apply_message, groups_count, prompt_message
 from workers.vendors.metrics24.groups import onoff
-from workers.vendors.metrics24.writes import INTENT_TTL, applied, before_write, integration_lock, intent_key
+from workers.writes import INTENT_TTL, applied, before_write, intent_key
 
 __all__ = ["PROMPT_OPS", "TASKS"]
 
 #: The ops whose job is a prompt a click may apply; ``fg_bulk`` was the op of ``monitor all``
 #: when it changed every group at once: a job of it still queued now only asks.
 PROMPT_OPS = ("fg_bulk_prompt", "fg_bulk")
-#: How long an applied change's outcome is kept for later clicks of the same button.
-DONE_TTL = 30 * 86_400
 
 
 def _entry_rows(rt: Runtime, audit_id: str, integration: str) -> list[list[Any]]:
@@ -80,14 +79,10 @@ def _source(rt: Runtime, job: Job) -> tuple[str, dict[str, Any]]:
         # "Restore previous modes" on an outcome: the entry's undo, from the modes it set.
         items = undo_items(_entry_rows(rt, p["audit_id"], integration))
         return f"audit:{p['audit_id']}", {"kind": "restore", "source": p["audit_id"], "items": items}
-    asked = rt.store.get(str(p.get("prompt", "")))
-    if (asked is None or asked.params.get("op") not in PROMPT_OPS or asked.state != "delivered"
-            or asked.params.get("integration") != integration):
-        raise Refused("This question has expired or is not one adops asked; nothing was changed. "
-                      "Run the command again for a fresh one.")
-    r = asked.result
+    prompt_job = asked(rt, p.get("prompt", ""), PROMPT_OPS, {"integration": integration})
+    r = prompt_job.result
     plan = {"kind": r["kind"], "items": r["items"], "to": r.get("to"), "source": r.get("audit_id")}
-    return f"prompt:{asked.id}", plan
+    return f"prompt:{prompt_job.id}", plan
 
 
 def _stale(items: list[Item], since: list[Item], now: dict[str, Any], plan: dict[str, Any]) -> Refused:
@@ -115,11 +110,8 @@ def apply(rt: Runtime, job: Job) -> dict[str, Any]:
     if not changing(items):
         raise Refused("There is nothing to change here; nothing was changed.")
     api = client(rt)
-    done_key = f"{rt.store.prefix}fg:bulk:done:{integration}:{source}"
-    with integration_lock(rt, integration):
-        done = rt.redis.get(done_key)
-        if done is not None:
-            return dict(json.loads(done))  # applied by an earlier click: the same outcome
+
+    def write() -> dict[str, Any]:
         now = {g.id: g for g in api.list_filter_groups(integration)}
         intent = rt.redis.get(intent_key(rt, job))
         if intent is None:
@@ -146,8 +138,9 @@ def apply(rt: Runtime, job: Job) -> dict[str, Any]:
         if changed:
             applied(rt, job)
             result["audit_id"] = _audit(rt, job, plan, integration, changed, rows)
-        rt.redis.set(done_key, json.dumps(result), ex=DONE_TTL)
-    return result
+        return result
+
+    return apply_once(rt, f"fg:{integration}:*", f"fg:bulk:done:{integration}:{source}", write)
 
 
 def _audit(rt: Runtime, job: Job, plan: dict[str, Any], integration: str, changed: list[Item],

@@ -13,7 +13,8 @@ clicked on.
 A page shows its switches only when an admin asked for it: others get the listing and a line
 saying who can switch (the clicks are checked by the ingress all the same).
 
-Cancel and the locks: see :mod:`workers.vendors.metrics24.writes`.
+The switch itself (set once, lock, intent, audit, board log) is :mod:`workers.toggles`, shared
+with Adspect's stream modes; cancel and the locks: :mod:`workers.writes`.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from workers.errors import Refused, VendorRejected
 from workers.jobs import Job
 from workers.runtime import Runtime
 from workers.tasks import Task
+from workers.toggles import Switch, admin_page, board_of, log_once, set_once
 from workers.vendors.metrics24.access import client
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.groups import FIELD_WORDS, compact, listing, onoff, resolve
@@ -38,6 +40,7 @@ from workers.vendors.metrics24.groups_render import (
     list_message,
     set_message,
 )
+from workers.vendors.metrics24.models import FilterGroup
 from workers.vendors.metrics24.writes import INTENT_TTL, applied, before_write, group_lock, intent_key
 
 __all__ = ["TASKS"]
@@ -46,36 +49,25 @@ __all__ = ["TASKS"]
 DELETED_TTL = 30 * 86_400
 
 
-def _board(rt: Runtime, job: Job) -> Board | None:
-    update = job.params.get("update")
-    return Board(rt.redis, rt.store.prefix, update["channel"], update["ts"]) if update else None
-
-
 def _render_board(rt: Runtime, job: Job, api: Metrics24Client, board: Board) -> dict[str, Any]:
     """The page the button sat on, as 24Metrics has it now, with the board's log and a version."""
     p = job.params
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
     page = listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0))
-    page["admin"] = _admin_page(rt, job)
+    page["admin"] = admin_page(rt, job)
     return {"listing": page, "changes": board.changes(), "board_version": board.next_version()}
-
-
-def _admin_page(rt: Runtime, job: Job) -> bool:
-    """Whether the page shows switches: as it was first asked for, else as who asks now."""
-    kept = job.params.get("admin")
-    return bool(kept) if kept is not None else rt.settings.is_admin(job.user_id)
 
 
 def list_groups(rt: Runtime, job: Job) -> dict[str, Any]:
     p = job.params
     api = client(rt)
-    board = _board(rt, job)
+    board = board_of(rt, job)
     if board is not None:  # a page button: the same message, another page
         with board.locked():
             shown = _render_board(rt, job, api, board)
         return {**shown["listing"], "changes": shown["changes"], "board_version": shown["board_version"]}
     groups = api.list_filter_groups(p["integration"], name_contains=p.get("name"))
-    return listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0)) | {"admin": _admin_page(rt, job)}
+    return listing(groups, p["integration"], p.get("name"), int(p.get("page") or 0)) | {"admin": admin_page(rt, job)}
 
 
 def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
@@ -84,34 +76,23 @@ def set_group(rt: Runtime, job: Job) -> dict[str, Any]:
     if field not in FIELD_WORDS:
         raise Refused(f"`{field}` cannot be switched here.")
     api = client(rt)
-    board = _board(rt, job)
+    board = board_of(rt, job)
     with board.locked() if board is not None else nullcontext():
         group_id = p.get("group_id") or resolve(api.list_filter_groups(integration), p["group"]).id
-        with group_lock(rt, integration, group_id):
-            group = api.get_filter_group(group_id, integration)
-            before = getattr(group, field)
-            intent_at = intent_key(rt, job)
-            if bool(before) != to or before is None:
-                before_write(rt, job)
-                # Written before the change: a worker killed right after the vendor's answer still
-                # leaves this job's rerun able to tell that it made the change, and audit it.
-                rt.redis.set(intent_at, json.dumps({"before": before}), ex=INTENT_TTL)
-                group = api.update_filter_group(group_id, {field: to}, integration)
-                changed = True
-            else:
-                intent = rt.redis.get(intent_at)
-                changed = intent is not None
-                if intent is not None:
-                    before = json.loads(intent)["before"]
-            if changed:
-                applied(rt, job)
-                audit.record_for_job(rt, job, what=f"set {FIELD_WORDS[field].lower()} of filter group",
-                                     target=f"{group.name} ({group.id})", before=onoff(before), after=onoff(to))
-        result: dict[str, Any] = {"group": compact(group), "field": field, "before": before, "after": to,
-                                  "changed": changed, "integration": integration}
+        switch: Switch[FilterGroup] = Switch(
+            read=lambda: api.get_filter_group(group_id, integration),
+            state=lambda g: getattr(g, field),
+            write=lambda value: api.update_filter_group(group_id, {field: value}, integration),
+            there=lambda now, wanted: now is not None and bool(now) == wanted,  # unset is never "there"
+        )
+        done = set_once(rt, job, switch, to, lock_name=f"fg:{integration}:{group_id}",
+                        what=f"set {FIELD_WORDS[field].lower()} of filter group",
+                        target=lambda g: f"{g.name} ({g.id})", word=onoff)
+        result: dict[str, Any] = {"group": compact(done.item), "field": field, "before": done.before, "after": to,
+                                  "changed": done.changed, "integration": integration}
         if board is not None:
-            if changed and rt.store.claim(f"boardlog:{job.id}", INTENT_TTL):
-                board.log(change_line(job.user_id, result["group"], field, to, changed))
+            if done.changed:
+                log_once(rt, job, board, change_line(job.user_id, result["group"], field, to, done.changed))
             result |= _render_board(rt, job, api, board)
     return result
 
