@@ -69,7 +69,7 @@ class EverflowImpressions:
         # which then run in parallel (search.step).
         first = Walk(*windows[0], later=tuple(windows[1:]))
         parts = (Part(part_key(first), first.params()),)
-        return Plan(parts, note_text)
+        return Plan(parts, note_text, span=cut.end - cut.start + 1)
 
     def fetch(self, client: EverflowClient, params: dict[str, Any], part: Part, sink: RowSink) -> Fetched:
         zone_id = int(params["timezone_id"])
@@ -95,7 +95,7 @@ class EverflowImpressions:
             sink.write(row)
         then = tuple(Part(part_key(walk), walk.params()) for walk in done.then)
         return Fetched(rows=len(flat), then=then, columns=tuple(columns), tally=tally(flat) if flat else {},
-                       requests=done.requests)
+                       requests=done.requests, covered=done.covered)
 
     def columns(self, seen: Sequence[str]) -> list[str]:
         return column_order(seen)

@@ -88,6 +88,7 @@ class Step:
     then: tuple[Walk, ...] = ()
     requests: int = 0
     quiet: int = 0  # seconds taken as quiet on the probes' word
+    covered: int = 0  # seconds of the range this step finished (rows answered, or taken as quiet)
 
 
 # -- prediction ---------------------------------------------------------------------------------
@@ -242,7 +243,7 @@ def _step(walk: Walk, ask: Ask, stamp: Stamp | None) -> Step:
         nxt = _learn(walk, walk.start, last, times)
         if walk.over > last:
             nxt = replace(nxt, over=walk.over, need=max(1, walk.need - len(rows)))
-        return Step(rows, () if last >= walk.end else (nxt,), 1)
+        return Step(rows, () if last >= walk.end else (nxt,), 1, covered=length)
     if walk.rate is None and not walk.wide and length < walk.end - walk.start + 1:
         # The first look saw nothing: ask the whole range (the first look's seconds included).
         return Step([], (Walk(walk.start, walk.end, None, wide=True, empties=walk.empties + 1),), 1)
@@ -265,7 +266,7 @@ def _step(walk: Walk, ask: Ask, stamp: Stamp | None) -> Step:
         left = () if at == walk.start else (Walk(walk.start, at - 1, None, wide=True, empties=walk.empties + 1),)
         return Step([], (*left, right), 1 + spent)
     rest = () if last >= walk.end else (Walk(last + 1, walk.end, 0.0, 0.0, walk.day, None, 1.0, True, 0, length),)
-    return Step([], rest, 1 + spent, quiet=length)
+    return Step([], rest, 1 + spent, quiet=length, covered=length)
 
 
 def _times(rows: Sequence[dict[str, Any]], first: int, last: int, stamp: Stamp | None) -> list[int]:
