@@ -1,6 +1,44 @@
 """The search: every impression of a window, past a vendor that answers nothing over 10 000.
 
-(Docstring rewritten below once the strategy settles.)
+Everflow answers a request matching at most :data:`CAP` impressions with all of them, and one
+matching more with *nothing*, exactly as it answers a window with no impressions. So an answer
+with rows is complete for its window, and an empty answer is ambiguous.
+
+A part is a *walk* over ``[start, end]`` (at most 14 days). Each step asks one window at the
+walk's start and hands back the rest as a follow-up part carrying what the answers taught:
+
+1. Sizing. Every answer gives its rows' exact times (``unix_timestamp``), so the walk keeps
+   the traffic *at the end* of its last window (at least its last hour, and 300 rows back, at most
+   its second half) and its slope, plus a day profile (impressions a second by hour of day, from
+   the hours seen, kept in one unit so days of different levels make one shape). The next window
+   is the profile's next hours times today's level (the end of the last window against the same
+   hours of the profile), or, for hours the profile lacks, the end rate carried on its slope
+   (within half and double, and at most :data:`GROWTH` times the last window); it is sized to
+   hold :data:`TARGET`. A walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
+2. One walk learns for the build: the plan starts only the first window's walk, which hands the
+   build's other windows (``later``) their own walks, with its profile and level, as soon as it
+   has a day's profile (or has ended, or found quiet). Their first window is sized for
+   :data:`HANDED_BOOST` times the prediction (two weeks on, the level is a guess).
+3. Empty, where at least :data:`OVER_CAP_EVIDENCE` rows were predicted: over the cap. The
+   window held more than CAP where ``p`` was predicted, so the prediction is raised at least
+   ``CAP / p`` (x1.1) and at least :data:`OVER_BOOST`-fold, and the walk remembers the bound
+   (``over``/``need``): after a smaller window answers, the rest of the failed one must still be
+   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 4.
+4. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
+   windows spread across it (centred in equal slices), each long enough that a window over the
+   cap would put ~10 impressions in it even if spread evenly, and short enough for the density
+   known so far to keep it far under the cap. Any probe with rows proves the window over the cap:
+   it is split where the first probe found impressions; from there the walk goes on with that
+   probe's density, and the stretch before it becomes a walk of its own, asked whole. All probes
+   empty: the window is taken as quiet and the walk moves past it. Probe rows are counted, never
+   written (the walk fetches that time again).
+
+Cost: a quiet 14-day window costs 5 requests (first look, the rest, 3 probes), 4 when handed on;
+on the bench's dense 40 days about 1.6x the least possible for all offers and 1.8x for one
+offer (bench/RESULTS.md): the waste is the first walk's warm-up and a failed window where the
+level jumps (a dense day starting inside it). What it assumes: an empty window is taken as quiet
+when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
+probes, with silence at all of them, would be missed.
 """
 
 from __future__ import annotations
