@@ -112,3 +112,12 @@ def test_progress_says_which_part_and_how_many_rows() -> None:
     assert build_progress(_job(parts_total=3, parts_done=3, rows_done=5)) == (
         "all 3 windows fetched, 5 impressions; writing the file")
     assert build_progress(_job(part_word="", unit="")) == ""  # not planned yet: the usual words
+
+
+def test_progress_of_a_walk_says_how_much_of_the_range_is_covered() -> None:
+    # A walk hands back follow-up parts, so "window 7 of 12" would show a growing total.
+    job = _job(parts_total=9, parts_done=7, rows_done=61_400, requests=23, span=1000, covered=352)
+    assert build_progress(job) == "61 400 impressions so far, 35 % of the range covered, 23 requests"
+    assert build_progress(_job(parts_total=1, span=1000)) == "starting"
+    assert build_progress(_job(parts_total=9, parts_done=9, rows_done=5, requests=11, span=10, covered=10)) == (
+        "all of the range fetched, 5 impressions in 11 requests; writing the file")

@@ -51,6 +51,9 @@ class Plan:
 
     parts: tuple[Part, ...]
     note: str = ""
+    #: How much there is to cover, in the builder's own measure (Everflow: seconds of the range),
+    #: when parts cannot say "7 of 12" because they hand back follow-ups; 0: not measured.
+    span: int = 0
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,8 @@ class Fetched:
     ``columns`` are the flattened column names the rows had, in first-seen order; ``tally``
     counts rows by a few dimensions for the result's breakdown (``{"offer": {"Acme (882)": 10}}``);
     ``requests`` is the vendor requests this part spent; ``note`` a line worth showing in the
-    result (an empty answer taken as quiet, say).
+    result (an empty answer taken as quiet, say); ``covered`` how much of :attr:`Plan.span` this
+    part finished (0 when it only handed its work on).
     """
 
     rows: int = 0
@@ -71,6 +75,7 @@ class Fetched:
     tally: dict[str, dict[str, int]] = field(default_factory=dict)
     requests: int = 1
     note: str = ""
+    covered: int = 0
 
 
 class RowSink(Protocol):

@@ -110,7 +110,7 @@ def plan(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         if planned is FAILED:
             return
         started = store.start(job_id, planned.parts, note=planned.note, part_word=builder.part_word,
-                              unit=builder.unit, now=rt.clock())
+                              unit=builder.unit, now=rt.clock(), span=planned.span)
         if started < 0:
             _clean_up(rt, store, rt.store.get(job_id))
             return

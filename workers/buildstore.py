@@ -32,18 +32,19 @@ from workers.jobs import JOB_TTL
 __all__ = ["BuildStore", "Done", "Recorded"]
 
 # KEYS: 1 job hash, 2 parts, 3 pending, 4 meta. ARGV: 1 note, 2 part word, 3 unit, 4 now, 5 ttl,
-# then key/params pairs. Returns -1 when the job is not building (cancelled meanwhile), 0 when a
+# 6 span, then key/params pairs. Returns -1 when the job is not building (cancelled meanwhile), 0 when a
 # plan is recorded already, 1 when recorded now, 2 when recorded now with nothing to fetch (the
 # caller assembles at once; ``last`` is taken here so no part can take it again).
 _START = """
 if redis.call('HGET', KEYS[1], 'state') ~= 'requesting' then return -1 end
 if redis.call('HEXISTS', KEYS[4], 'planned') == 1 then return 0 end
 redis.call('HSET', KEYS[4], 'planned', '1', 'note', ARGV[1], 'touched', ARGV[4])
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then redis.call('SADD', KEYS[3], ARGV[i]) end
 end
 redis.call('HSET', KEYS[1], 'parts_total', tostring(redis.call('HLEN', KEYS[2])), 'parts_done', '0',
-           'rows_done', '0', 'requests', '0', 'part_word', ARGV[2], 'unit', ARGV[3], 'updated_at', ARGV[4])
+           'rows_done', '0', 'requests', '0', 'part_word', ARGV[2], 'unit', ARGV[3], 'updated_at', ARGV[4],
+           'span', ARGV[6], 'covered', '0')
 for i = 2, 4 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
 if redis.call('SCARD', KEYS[3]) == 0 then
   redis.call('HSET', KEYS[4], 'last', '1')
@@ -53,7 +54,7 @@ return 1
 """
 
 # KEYS: 1 job hash, 2 parts, 3 pending, 4 done, 5 meta. ARGV: 1 key, 2 record JSON, 3 rows,
-# 4 requests, 5 now, 6 ttl, then follow-up key/params pairs. Returns {'gone'} (the job is not
+# 4 requests, 5 now, 6 ttl, 7 covered, then follow-up key/params pairs. Returns {'gone'} (the job is not
 # building), {'dup'} (recorded before), {'unknown'} (not a part of this build), or
 # {'ok', last (0|1), follow-up keys new to the build...}.
 _RECORD = """
@@ -63,7 +64,7 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return {'unknown'} end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
 redis.call('SREM', KEYS[3], ARGV[1])
 local out = {'ok', 0}
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   if redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) == 1 then
     redis.call('SADD', KEYS[3], ARGV[i])
     out[#out + 1] = ARGV[i]
@@ -72,6 +73,7 @@ end
 redis.call('HINCRBY', KEYS[1], 'parts_done', 1)
 redis.call('HINCRBY', KEYS[1], 'rows_done', tonumber(ARGV[3]))
 redis.call('HINCRBY', KEYS[1], 'requests', tonumber(ARGV[4]))
+redis.call('HINCRBY', KEYS[1], 'covered', tonumber(ARGV[7]))
 redis.call('HSET', KEYS[1], 'parts_total', tostring(redis.call('HLEN', KEYS[2])), 'updated_at', ARGV[5])
 redis.call('HSET', KEYS[5], 'touched', ARGV[5])
 for i = 2, 5 do redis.call('EXPIRE', KEYS[i], ARGV[6]) end
@@ -132,10 +134,11 @@ class BuildStore:
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def start(self, job_id: str, parts: Sequence[Part], *, note: str, part_word: str, unit: str, now: float) -> int:
+    def start(self, job_id: str, parts: Sequence[Part], *, note: str, part_word: str, unit: str, now: float,
+              span: int = 0) -> int:
         """Record the plan (once); see ``_START`` for the answer."""
         k = self._keys(job_id)
-        args: list[Any] = [note, part_word, unit, repr(now), JOB_TTL, *_pairs(parts)]
+        args: list[Any] = [note, part_word, unit, repr(now), JOB_TTL, int(span), *_pairs(parts)]
         return int(self._start(keys=[self._job(job_id), k["parts"], k["pending"], k["meta"]], args=args))
 
     def record(self, job_id: str, part: Part, file: str, fetched: Fetched, now: float) -> Recorded:
@@ -144,7 +147,7 @@ class BuildStore:
         done = Done(part.key, file, fetched.rows, tuple(fetched.columns), fetched.tally, fetched.requests,
                     fetched.note, tuple(p.key for p in fetched.then))
         args: list[Any] = [part.key, done.to_json(), int(fetched.rows), int(fetched.requests), repr(now), JOB_TTL,
-                           *_pairs(fetched.then)]
+                           int(fetched.covered), *_pairs(fetched.then)]
         answer = [_str(x) for x in self._record(
             keys=[self._job(job_id), k["parts"], k["pending"], k["done"], k["meta"]], args=args)]
         if answer[0] != "ok":

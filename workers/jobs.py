@@ -88,6 +88,8 @@ class Job(BaseModel):
     requests: int = 0
     part_word: str = ""
     unit: str = ""
+    span: int = 0  # how much the build covers, in the builder's measure (0: it counts parts instead)
+    covered: int = 0  # how much of ``span`` the parts done finished
     error: str = ""
     last_error: str = ""  # latest transient problem, shown if retries run out
     # A step waiting to try the vendor again (cleared when a call succeeds): what happened, when

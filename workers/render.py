@@ -196,6 +196,16 @@ def build_progress(job: Job) -> str:
         return ""
     done, total, word = job.parts_done, job.parts_total, job.part_word
     rows = f"{count(job.rows_done)} {job.unit}"
+    if job.span > 0:
+        # Parts that hand back follow-ups (a walk over a range) make "7 of 12" a growing total:
+        # how much of the range is covered is the honest measure.
+        asked = f"{count(job.requests)} request{'s' if job.requests != 1 else ''}"
+        if done == 0:
+            return "starting"
+        if done >= total:
+            return f"all of the range fetched, {rows} in {asked}; writing the file"
+        share = min(99, 100 * job.covered // job.span)
+        return f"{rows} so far, {share} % of the range covered, {asked}"
     if done == 0:
         return f"{total} {word}{'s' if total != 1 else ''} to fetch"
     if done >= total:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from workers.builds import Fetched, Part, Plan, RowSink, merge_tally, top
 from workers.errors import Refused
@@ -63,9 +64,12 @@ class EverflowImpressions:
         if cut.cut:
             note_text = (f"Everflow keeps raw impressions for 3 months only, so this export starts at "
                          f"{fmt(cut.start)} ({zone}), not {params['start']}.")
-        parts = tuple(Part(part_key(walk), walk.params())
-                      for walk in (Walk(a, b) for a, b in cut_windows(cut.start, cut.end)))
-        return Plan(parts, note_text)
+        windows = cut_windows(cut.start, cut.end)
+        # One walk first: it learns the traffic and hands what it learnt to the other windows,
+        # which then run in parallel (search.step).
+        first = Walk(*windows[0], later=tuple(windows[1:]))
+        parts = (Part(part_key(first), first.params()),)
+        return Plan(parts, note_text, span=cut.end - cut.start + 1)
 
     def fetch(self, client: EverflowClient, params: dict[str, Any], part: Part, sink: RowSink) -> Fetched:
         zone_id = int(params["timezone_id"])
@@ -74,7 +78,16 @@ class EverflowImpressions:
         def ask(first: int, last: int) -> list[dict[str, Any]]:
             return client.impressions(fmt(first), fmt(last), zone_id, filters)
 
-        done = step(Walk.of(part.params), ask)
+        tz = ZoneInfo(ZONES[zone_id])
+
+        def stamp(row: dict[str, Any]) -> int | None:
+            # Everflow's unix_timestamp, as a wall-clock second in the request's zone.
+            value = row.get("unix_timestamp")
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                return None
+            return wall(datetime.fromtimestamp(int(value), tz))
+
+        done = step(Walk.of(part.params), ask, stamp)
         flat = [flatten(row) for row in done.rows]
         columns: dict[str, None] = {}
         for row in flat:
@@ -82,7 +95,7 @@ class EverflowImpressions:
             sink.write(row)
         then = tuple(Part(part_key(walk), walk.params()) for walk in done.then)
         return Fetched(rows=len(flat), then=then, columns=tuple(columns), tally=tally(flat) if flat else {},
-                       requests=done.requests)
+                       requests=done.requests, covered=done.covered)
 
     def columns(self, seen: Sequence[str]) -> list[str]:
         return column_order(seen)

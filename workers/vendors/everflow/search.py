@@ -4,55 +4,79 @@ Everflow answers a request matching at most :data:`CAP` impressions with all of 
 matching more with *nothing*, exactly as it answers a window with no impressions. So an answer
 with rows is complete for its window, and an empty answer is ambiguous.
 
-A part is a *walk* over ``[start, end]`` (at most 14 days) carrying ``rho``, the density
-(impressions a second) of the window it asked last. Each step asks one window at the walk's
-start and hands back the rest as a follow-up part:
+A part is a *walk* over ``[start, end]`` (at most 14 days). Each step asks one window at the
+walk's start and hands back the rest as a follow-up part carrying what the answers taught:
 
-1. Sizing. With a density, the window is sized to hold :data:`TARGET` (85 % of the cap), and
-   grows at most 8-fold while the density rests on few rows. Without one, a walk first looks at
-   :data:`FIRST_LOOK` seconds (a cheap density sample that keeps its rows); when that is empty,
-   and after a quiet stretch, it asks the whole rest at once (a sparse range costs one request).
-2. Rows: written; the rest of the range follows with the density just seen.
-3. Empty, where the density predicts at least :data:`OVER_CAP_EVIDENCE` rows: over the cap
-   (a Poisson count with that mean is never 0); ask its first 70 %, then its first half (at most twice in a
-   row: a third empty means the traffic may have stopped, so step 4 decides).
-4. Empty, otherwise (no density, a low one, or a third empty): *probe* it. :data:`PROBES` short
+1. Sizing. Every answer gives its rows' exact times (``unix_timestamp``), so the walk keeps
+   the traffic *at the end* of its last window (at least its last hour, and 300 rows back, at most
+   its second half) and its slope, plus a day profile (impressions a second by hour of day, from
+   the hours seen, kept in one unit so days of different levels make one shape). The next window
+   is the profile's next hours times today's level (the end of the last window against the same
+   hours of the profile), or, for hours the profile lacks, the end rate carried on its slope
+   (within half and double, and at most :data:`GROWTH` times the last window); it is sized to
+   hold :data:`TARGET`. A walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
+2. One walk learns for the build: the plan starts only the first window's walk, which hands the
+   build's other windows (``later``) their own walks, with its profile and level, as soon as it
+   has a day's profile (or has ended, or found quiet). Their first window is sized for
+   :data:`HANDED_BOOST` times the prediction (two weeks on, the level is a guess).
+3. Empty, where at least :data:`OVER_CAP_EVIDENCE` rows were predicted: over the cap. The
+   window held more than CAP where ``p`` was predicted, so the prediction is raised at least
+   ``CAP / p`` (x1.1) and at least :data:`OVER_BOOST`-fold, and the walk remembers the bound
+   (``over``/``need``): after a smaller window answers, the rest of the failed one must still be
+   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 4.
+4. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
    windows spread across it (centred in equal slices), each long enough that a window over the
    cap would put ~10 impressions in it even if spread evenly, and short enough for the density
-   known so far to keep it far under the cap. Any probe with rows proves the window over the cap
-   (it holds impressions, yet answered nothing): the window is split where the first probe
-   found impressions; from there the walk goes on with that probe's density, and the stretch
-   before it becomes a walk of its own, asked whole. All probes empty: the window is taken as quiet and the walk
-   moves past it. Probe rows are counted, never written (the walk fetches that time again).
+   known so far to keep it far under the cap. Any probe with rows proves the window over the cap:
+   it is split where the first probe found impressions; from there the walk goes on with that
+   probe's density, and the stretch before it becomes a walk of its own, asked whole. All probes
+   empty: the window is taken as quiet and the walk moves past it. Probe rows are counted, never
+   written (the walk fetches that time again).
 
-Cost: a quiet 14-day window costs 5 requests (first look, the rest, 3 probes); a dense range
-costs about rows / 8 500 plus a few per density change. What it assumes: an empty window is
-taken as quiet when every probe in it is empty, so a burst of over 10 000 impressions that
-falls wholly between probes, with silence at all of them, would be missed.
+Cost: a quiet 14-day window costs 5 requests (first look, the rest, 3 probes), 4 when handed on;
+on the bench's dense 40 days about 1.6x the least possible for all offers and 1.8x for one
+offer (bench/RESULTS.md): the waste is the first walk's warm-up and a failed window where the
+level jumps (a dense day starting inside it). What it assumes: an empty window is taken as quiet
+when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
+probes, with silence at all of them, would be missed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = ["CAP", "FIRST_LOOK", "OVER_CAP_EVIDENCE", "PROBES", "TARGET", "Step", "Walk", "step"]
 
 CAP = 10_000
-TARGET = 8_500
-FIRST_LOOK = 60
+#: What a window is sized to hold.
+TARGET = 8_000
+#: A walk's first window when nothing is known (seconds).
+FIRST_LOOK = 3_600
+#: An empty answer where at least this many impressions were predicted means "over the cap".
 OVER_CAP_EVIDENCE = 50
 PROBES = 3
-#: A density from fewer rows than this is noisy: let windows grow at most GROWTH-fold on it.
-SURE_ROWS = 100
-GROWTH = 8
-#: Halvings in a row before an empty answer is probed instead.
-MAX_HALVINGS = 2
+#: Over-the-cap retries in a row before an empty answer is probed instead.
+MAX_EMPTIES = 3
+#: Over the cap: the next window is sized for at least this many times the prediction.
+OVER_BOOST = 2.0
+#: A window handed to another walk of the build is sized for this many times the prediction.
+HANDED_BOOST = 1.5
+#: A window at most this many times the last one while no day profile is known.
+GROWTH = 6
+HOUR = 3_600
+DAY = 86_400
+#: Rows the density at a window's end is measured on (when there are that many in its second half).
+TAIL_ROWS = 300
+#: An hour is kept in the day profile when a window saw at least this much of it.
+MIN_COVER = 900
 
 #: Ask Everflow for ``[start, end]`` (inclusive wall-clock seconds): the rows it answers.
 Ask = Callable[[int, int], Sequence[dict[str, Any]]]
+#: A row's wall-clock second (None when it has no usable timestamp).
+Stamp = Callable[[dict[str, Any]], "int | None"]
 
 
 @dataclass(frozen=True)
@@ -61,16 +85,24 @@ class Walk:
 
     start: int
     end: int
-    rho: float | None = None  # impressions a second in the window asked last; None: unknown
+    rate: float | None = None  # impressions a second at the end of the last answered window; None: unknown
+    slope: float = 0.0  # how that rate changed a second, over the last window's second half
+    day: tuple[float, ...] = ()  # impressions a second by hour of day (-1: not seen), the latest seen
+    scale: float | None = None  # today's traffic over ``day``'s, at the end of the last window
+    boost: float = 1.0  # the prediction raised to agree with a window known to be over the cap
     wide: bool = False  # no density, but the last window was quiet: ask the whole rest
     empties: int = 0  # empty answers in a row at this start
-    prev: float | None = None  # the density measured the window before last (the trend)
-    over: int | None = None  # the end of a window known to hold over CAP impressions from ``start``
-    seen: float | None = None  # the density measured in the last window that answered rows
+    last: int = 0  # length of the window asked last (bounds growth while no profile is known)
+    later: tuple[tuple[int, int], ...] = ()  # the build's other windows, started once this one has learnt
+    over: int = 0  # the end of a window from ``start`` known to hold more than ``need`` (0: none)
+    need: int = 0
+
 
     def params(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "rho": self.rho, "wide": self.wide,
-                "empties": self.empties, "prev": self.prev, "over": self.over, "seen": self.seen}
+        return {"start": self.start, "end": self.end, "rate": self.rate, "slope": self.slope,
+                "day": [round(d, 6) for d in self.day], "scale": self.scale, "boost": self.boost,
+                "wide": self.wide, "empties": self.empties, "last": self.last,
+                "later": [list(w) for w in self.later], "over": self.over, "need": self.need}
 
     @classmethod
     def of(cls, params: dict[str, Any]) -> Walk:
@@ -78,10 +110,12 @@ class Walk:
             value = params.get(name)
             return None if value is None else float(value)
 
-        over = params.get("over")
-        return cls(int(params["start"]), int(params["end"]), number("rho"), bool(params.get("wide", False)),
-                   int(params.get("empties", 0)), number("prev"), None if over is None else int(over),
-                   number("seen"))
+        return cls(int(params["start"]), int(params["end"]), number("rate"), float(params.get("slope") or 0.0),
+                   tuple(float(d) for d in params.get("day") or ()), number("scale"),
+                   float(params.get("boost") or 1.0), bool(params.get("wide", False)),
+                   int(params.get("empties", 0)), int(params.get("last", 0)),
+                   tuple((int(a), int(b)) for a, b in params.get("later") or ()),
+                   int(params.get("over") or 0), int(params.get("need") or 0))
 
 
 @dataclass
@@ -92,58 +126,195 @@ class Step:
     then: tuple[Walk, ...] = ()
     requests: int = 0
     quiet: int = 0  # seconds taken as quiet on the probes' word
+    covered: int = 0  # seconds of the range this step finished (rows answered, or taken as quiet)
+
+
+# -- prediction ---------------------------------------------------------------------------------
+
+
+def _density(walk: Walk, t: int) -> float:
+    """Predicted impressions a second at wall second ``t`` (before ``boost``)."""
+    hod = (t // HOUR) % 24
+    if walk.scale is not None and len(walk.day) == 24 and walk.day[hod] >= 0:
+        return walk.day[hod] * walk.scale
+    rate = walk.rate or 0.0
+    # No profile for this hour: the rate at the end of the last window, carried on its slope,
+    # within half and double (a straight line is only good for a few hours).
+    return min(2 * rate, max(rate / 2, rate + walk.slope * (t - walk.start)))
+
+
+def _segments(a: int, b: int) -> list[tuple[int, int]]:
+    out, t = [], a
+    while t <= b:
+        last = min(b, (t // HOUR + 1) * HOUR - 1)
+        out.append((t, last))
+        t = last + 1
+    return out
+
+
+def predicted(walk: Walk, a: int, b: int) -> float:
+    return walk.boost * sum(_density(walk, (x + y) // 2) * (y - x + 1) for x, y in _segments(a, b))
 
 
 def window_length(walk: Walk) -> int:
     remaining = walk.end - walk.start + 1
-    if walk.rho is None:
-        length = remaining if walk.wide else FIRST_LOOK
-    elif walk.rho <= 0:
-        length = remaining
-    else:
-        rho = walk.rho
-        if walk.prev and walk.empties == 0 and walk.seen:
-            # Traffic follows curves: a density that rose (fell) over the last window likely goes
-            # on rising (falling) over the next, so the change is carried forward, within 1.5x.
-            rho *= min(1.5, max(1 / 1.5, walk.seen / walk.prev))
-        length = math.floor(TARGET / rho)
+    if walk.rate is None:
+        return max(1, min(remaining if walk.wide else FIRST_LOOK, remaining))
+    if walk.rate <= 0 and walk.scale is None:
+        return remaining
+    if walk.over > walk.start and walk.need > 0:
+        # What a window over the cap taught: the prediction must agree that it held that many.
+        known = predicted(walk, walk.start, walk.over)
+        if 0 < known < walk.need:
+            walk = replace(walk, boost=walk.boost * walk.need / known * 1.1)
+    total, length = 0.0, 0
+    for x, y in _segments(walk.start, walk.end):
+        d = walk.boost * _density(walk, (x + y) // 2)
+        if total + d * (y - x + 1) > TARGET:
+            length += int((TARGET - total) / d) if d > 0 else y - x + 1
+            break
+        total += d * (y - x + 1)
+        length += y - x + 1
+    if walk.scale is None and walk.last:
+        length = min(length, GROWTH * walk.last)  # a rate from one stretch is a guess for long ones
     return max(1, min(length, remaining))
 
 
-def step(walk: Walk, ask: Ask) -> Step:
+# -- learning from an answer ----------------------------------------------------------------------
+
+
+def _tail(first: int, last: int, times: list[int]) -> tuple[int, int]:
+    """The end of a window that says best how dense the traffic is now: at least an hour and
+    :data:`TAIL_ROWS` rows back from its end, at most its second half. (start second, rows)"""
+    length = last - first + 1
+    floor = last - max(1, length // 2) + 1
+    at = max(floor, last - HOUR + 1)
+    i = len(times)
+    while i > 0 and times[i - 1] >= at:
+        i -= 1
+    if len(times) - i < TAIL_ROWS and at > floor:
+        i = max(0, len(times) - TAIL_ROWS)
+        at = max(floor, times[i] if i < len(times) else floor)
+        i = next((j for j, t in enumerate(times) if t >= at), len(times))
+    return at, len(times) - i
+
+
+def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
+    """The walk's state after ``[first, last]`` answered rows at ``times`` (wall seconds, sorted)."""
+    length = last - first + 1
+    at, n = _tail(first, last, times)
+    span = last - at + 1
+    if n >= 30:
+        rate = n / span
+        before = sum(1 for t in times if at - span <= t < at) if at - span >= first else None
+        slope = (n - before) / span / span if before is not None and before >= 30 else 0.0
+        tail = (at, last)
+    else:  # too few rows at the end to trust: the window's average
+        rate, slope, tail, n = len(times) / length, 0.0, (first, last), len(times)
+    old = walk.day if len(walk.day) == 24 else (-1.0,) * 24
+    # Today's level against the profile (the same hours on an earlier day), at the window's end.
+    scale = None
+    if all(old[(x // HOUR) % 24] >= 0 for x, _ in _segments(*tail)):
+        expected = predicted(Walk(0, 0, day=old, scale=1.0), *tail)
+        scale = n / expected if expected > 0 else None
+    # The hours seen, by hour of day (the latest wins), kept in the profile's units (divided by
+    # today's level) so that hours from days of different levels still make one shape.
+    counts: dict[int, int] = {}
+    for t in times:
+        counts[t // HOUR] = counts.get(t // HOUR, 0) + 1
+    if length >= DAY:
+        # A day or more seen at once: the shape is the window's traffic by hour of day (days of
+        # different levels averaged), scaled to a mean of 1; the level is the one at its end.
+        rows_at, secs_at = [0] * 24, [0] * 24
+        for x, y in _segments(first, last):
+            rows_at[(x // HOUR) % 24] += counts.get(x // HOUR, 0)
+            secs_at[(x // HOUR) % 24] += y - x + 1
+        mean = len(times) / length
+        if mean > 0 and all(secs_at):
+            shape = tuple(r / c / mean for r, c in zip(rows_at, secs_at, strict=True))
+            level = n / max(1e-9, predicted(Walk(0, 0, day=shape, scale=1.0), *tail))
+            return Walk(last + 1, walk.end, rate, slope, shape, level, 1.0, False, 0, length, walk.later)
+    day = list(old)
+    unit = scale if scale else 1.0
+    for x, y in _segments(first, last):
+        if y - x + 1 >= MIN_COVER:
+            day[(x // HOUR) % 24] = counts.get(x // HOUR, 0) / (y - x + 1) / unit
+    if scale is None and all(d >= 0 for d in day):
+        scale = 1.0
+    return Walk(last + 1, walk.end, rate, slope, tuple(day), scale, 1.0, False, 0, length, walk.later)
+
+
+def step(walk: Walk, ask: Ask, stamp: Stamp | None = None) -> Step:
     """One request at the walk's start (plus probes when its answer is ambiguous)."""
+    done = _step(walk, ask, stamp)
+    if not walk.later:
+        return done
+    # The first walk of a build learns the traffic for all: the others start once it has a day's
+    # profile (or has ended, or was quiet), with what it knows.
+    mine = tuple(replace(w, later=walk.later) if w.start >= walk.start and w.end == walk.end else w
+                 for w in done.then)
+    ready = not mine or any(w.scale is not None or w.rate == 0 for w in mine if w.end == walk.end)
+    if not ready:
+        done.then = mine
+        return done
+    learnt = next((w for w in mine if w.end == walk.end), None)
+    others = tuple(_handed(learnt, a, b) for a, b in walk.later)
+    done.then = (*(replace(w, later=()) for w in mine), *others)
+    return done
+
+
+def _handed(learnt: Walk | None, start: int, end: int) -> Walk:
+    """Another window of the build, starting with what the first walk learnt."""
+    if learnt is None or learnt.rate is None:
+        return Walk(start, end)
+    # The level two weeks on is anyone's guess: its first window is sized for half the target.
+    return Walk(start, end, learnt.rate, 0.0, learnt.day, learnt.scale, HANDED_BOOST, learnt.rate == 0,
+                0, learnt.last)
+
+
+def _step(walk: Walk, ask: Ask, stamp: Stamp | None) -> Step:
     length = window_length(walk)
     last = walk.start + length - 1
     rows = list(ask(walk.start, last))
     if rows:
-        seen = len(rows) / length
-        rho = seen
-        if len(rows) < SURE_ROWS:
-            rho = max(rho, TARGET / (length * GROWTH))  # a noisy density grows windows 8-fold at most
-        if walk.over is not None and walk.over > last:
-            # The window this one is the start of held over CAP: the rest of it holds the others.
-            rho = max(rho, (CAP + 1 - len(rows)) / (walk.over - last))
-        sure = len(rows) >= SURE_ROWS
-        return Step(rows, _opt(_rest(walk, last, rho, walk.seen if sure else None, seen if sure else None)), 1)
-    if walk.rho is None and not walk.wide and length < walk.end - walk.start + 1:
+        times = _times(rows, walk.start, last, stamp)
+        nxt = _learn(walk, walk.start, last, times)
+        if walk.over > last:
+            nxt = replace(nxt, over=walk.over, need=max(1, walk.need - len(rows)))
+        return Step(rows, () if last >= walk.end else (nxt,), 1, covered=length)
+    if walk.rate is None and not walk.wide and length < walk.end - walk.start + 1:
         # The first look saw nothing: ask the whole range (the first look's seconds included).
-        return Step([], (Walk(walk.start, walk.end, None, True, walk.empties + 1),), 1)
-    expected = (walk.rho or 0.0) * length
-    if expected >= OVER_CAP_EVIDENCE and walk.empties < MAX_HALVINGS:
-        # Over by a little is the usual case (the traffic rose): 70 % of the window first, then halves.
-        half = max(1, length * 7 // 10 if walk.empties == 0 else length // 2)
-        return Step([], (Walk(walk.start, walk.end, TARGET / half, False, walk.empties + 1, None, last),), 1)
-    found, spent = probe(walk.start, last, walk.rho, ask)
+        return Step([], (Walk(walk.start, walk.end, None, wide=True, empties=walk.empties + 1),), 1)
+    expected = predicted(walk, walk.start, last) if walk.rate is not None else 0.0
+    if expected >= OVER_CAP_EVIDENCE and walk.empties < MAX_EMPTIES:
+        # Over the cap: the window held more than CAP where about ``expected`` was predicted, so
+        # the prediction is at least CAP / expected too low; traffic that jumped is usually
+        # more than a little over, so the next window is sized for at least twice as much.
+        boost = walk.boost * max(OVER_BOOST, CAP / expected * 1.1)
+        return Step([], (replace(walk, boost=boost, empties=walk.empties + 1, wide=False, over=last, need=CAP + 1),), 1)
+    found, spent = probe(walk.start, last, walk.rate, ask)
     if found is not None:
         # Over the cap (it holds impressions, yet answered nothing). Split where the first probe
         # found some: from there the walk goes on with that probe's density; before it, a walk
         # of its own asks that stretch whole (often a quiet start: one request and its probes).
         at, rho = found
         rho = max(rho, TARGET / max(1, last - at + 1))
-        right = Walk(at, walk.end, rho, False, walk.empties + 1 if at == walk.start else 0, None, last)
-        left = () if at == walk.start else (Walk(walk.start, at - 1, None, True, walk.empties + 1),)
+        right = Walk(at, walk.end, rho, 0.0, walk.day, None, 1.0, False,
+                     walk.empties + 1 if at == walk.start else 0, last - at + 1)
+        left = () if at == walk.start else (Walk(walk.start, at - 1, None, wide=True, empties=walk.empties + 1),)
         return Step([], (*left, right), 1 + spent)
-    return Step([], _opt(_rest(walk, last, None)), 1 + spent, quiet=length)
+    rest = () if last >= walk.end else (Walk(last + 1, walk.end, 0.0, 0.0, walk.day, None, 1.0, True, 0, length),)
+    return Step([], rest, 1 + spent, quiet=length, covered=length)
+
+
+def _times(rows: Sequence[dict[str, Any]], first: int, last: int, stamp: Stamp | None) -> list[int]:
+    """The rows' wall seconds; spread evenly over the window when any has no usable time."""
+    if stamp is not None:
+        times = [stamp(row) for row in rows]
+        if all(t is not None and first <= t <= last for t in times):
+            return sorted(t for t in times if t is not None)
+    n = len(rows)
+    return [first + (last - first) * i // max(1, n - 1) for i in range(n)]
 
 
 def probe_windows(start: int, end: int, rho: float | None) -> list[tuple[int, int]]:
@@ -174,14 +345,3 @@ def probe(start: int, end: int, rho: float | None, ask: Ask) -> tuple[tuple[int,
         if found:
             return (first, found / (last - first + 1)), spent
     return None, spent
-
-
-def _opt(walk: Walk | None) -> tuple[Walk, ...]:
-    return () if walk is None else (walk,)
-
-
-def _rest(walk: Walk, last: int, rho: float | None, prev: float | None = None,
-          seen: float | None = None) -> Walk | None:
-    if last >= walk.end:
-        return None
-    return Walk(last + 1, walk.end, rho, rho is None, 0, prev, None, seen)
