@@ -71,6 +71,14 @@ def test_funnel_by_date_is_cut_with_the_whole_table_as_csv_and_a_chart(stack: In
     note = str(message.blocks)
     assert f"20 of {result['rows']} rows shown" in note
     assert files["text/csv"]["name"] in note and files["image/png"]["name"] in note
+    # Both are attached in Slack, in the channel of the message that shows the table (in its
+    # thread when the task had a progress message; this one was quicker than that).
+    shared = {f.name: f for f in slack.files(message.channel)}
+    assert set(shared) == {files["text/csv"]["name"], files["image/png"]["name"]}
+    assert all(f.thread_ts in (None, message.ts) for f in shared.values())
+    assert shared[files["image/png"]["name"]].content == Path(files["image/png"]["path"]).read_bytes()
+    assert shared[files["text/csv"]["name"]].content.decode().startswith("date,stream_id,stream,clicks")
+    assert note.count("is uploaded to Slack") == 2
 
 
 def test_a_mistyped_metric_or_breakdown_is_refused_with_a_suggestion_and_no_report(
