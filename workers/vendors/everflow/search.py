@@ -72,6 +72,9 @@ DAY = 86_400
 TAIL_ROWS = 300
 #: An hour is kept in the day profile when a window saw at least this much of it.
 MIN_COVER = 900
+#: A short window's hour enters the day profile at this weight (one hour is noisy; the profile
+#: is the shape of many).
+BLEND = 0.3
 
 #: Ask Everflow for ``[start, end]`` (inclusive wall-clock seconds): the rows it answers.
 Ask = Callable[[int, int], Sequence[dict[str, Any]]]
@@ -238,7 +241,9 @@ def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
     unit = scale if scale else 1.0
     for x, y in _segments(first, last):
         if y - x + 1 >= MIN_COVER:
-            day[(x // HOUR) % 24] = counts.get(x // HOUR, 0) / (y - x + 1) / unit
+            seen = counts.get(x // HOUR, 0) / (y - x + 1) / unit
+            h = (x // HOUR) % 24
+            day[h] = seen if day[h] < 0 else BLEND * seen + (1 - BLEND) * day[h]
     if scale is None and all(d >= 0 for d in day):
         scale = 1.0
     return Walk(last + 1, walk.end, rate, slope, tuple(day), scale, 1.0, False, 0, length, walk.later)
