@@ -75,6 +75,10 @@ MIN_COVER = 900
 #: A short window's hour enters the day profile at this weight (one hour is noisy; the profile
 #: is the shape of many).
 BLEND = 0.3
+#: A last hour with no rows where this many were expected: the traffic stopped (a pause).
+STOPPED = 30
+#: The rest of a 14-day window predicted to hold at most this is asked whole.
+WHOLE = 9_000
 
 #: Ask Everflow for ``[start, end]`` (inclusive wall-clock seconds): the rows it answers.
 Ask = Callable[[int, int], Sequence[dict[str, Any]]]
@@ -178,12 +182,30 @@ def window_length(walk: Walk) -> int:
             break
         total += d * (y - x + 1)
         length += y - x + 1
+    if length < remaining and predicted(walk, walk.start, walk.end) <= WHOLE:
+        # The rest of the window a little over the target: one request, not a sliver after it.
+        length = remaining
     if walk.scale is None and walk.last:
         length = min(length, GROWTH * walk.last)  # a rate from one stretch is a guess for long ones
     return max(1, min(length, remaining))
 
 
 # -- learning from an answer ----------------------------------------------------------------------
+
+
+def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
+    """:func:`_learned`, and whether the traffic stopped before the window's end: its last hour
+    empty where the traffic seen predicts at least :data:`STOPPED` rows there. Then the level is
+    taken as 0, so the next window is the whole rest and an empty answer is probed, not read as
+    over the cap (an offer paused for days would otherwise cost retries at every start)."""
+    out = _learned(walk, first, last, times)
+    if last - first + 1 < 2 * HOUR or not times or times[-1] > last - HOUR:
+        return out
+    expected = predicted(replace(out, start=last - HOUR + 1, boost=1.0), last - HOUR + 1, last)
+    average = len(times) / (last - first + 1) * HOUR
+    if max(expected, average) >= STOPPED:
+        return replace(out, rate=0.0, slope=0.0, scale=0.0 if out.scale is not None else None)
+    return out
 
 
 def _tail(first: int, last: int, times: list[int]) -> tuple[int, int]:
@@ -202,7 +224,7 @@ def _tail(first: int, last: int, times: list[int]) -> tuple[int, int]:
     return at, len(times) - i
 
 
-def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
+def _learned(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
     """The walk's state after ``[first, last]`` answered rows at ``times`` (wall seconds, sorted)."""
     length = last - first + 1
     at, n = _tail(first, last, times)
