@@ -14,7 +14,9 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    is the profile's next hours times today's level (the end of the last window against the same
    hours of the profile), or, for hours the profile lacks, the end rate carried on its slope
    (within half and double, and at most :data:`GROWTH` times the last window); it is sized to
-   hold :data:`TARGET`. A walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
+   hold :data:`TARGET` (the rest of the walk whole when predicted at most :data:`WHOLE`). An hour
+   seen in a short window enters the profile at weight :data:`BLEND` (one hour is noisy). A
+   walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
 2. One walk learns for the build: the plan starts only the first window's walk, which hands the
    build's other windows (``later``) their own walks, with its profile and level, as soon as it
    has a day's profile (or has ended, or found quiet). Their first window is sized for
@@ -23,8 +25,10 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    window held more than CAP where ``p`` was predicted, so the prediction is raised at least
    ``CAP / p`` (x1.1) and at least :data:`OVER_BOOST`-fold, and the walk remembers the bound
    (``over``/``need``): after a smaller window answers, the rest of the failed one must still be
-   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 4.
-4. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
+   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 5.
+4. Empty after a window whose last hour had no rows where :data:`STOPPED` were expected (the
+   traffic paused): the level was taken as 0, so this is step 5 at once, not step 3.
+5. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
    windows spread across it (centred in equal slices), each long enough that a window over the
    cap would put ~10 impressions in it even if spread evenly, and short enough for the density
    known so far to keep it far under the cap. Any probe with rows proves the window over the cap:
@@ -34,10 +38,11 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    written (the walk fetches that time again).
 
 Cost: a quiet 14-day window costs 5 requests (first look, the rest, 3 probes), 4 when handed on;
-on the bench's dense 40 days about 1.6x the least possible for all offers and 1.8x for one
-offer (bench/RESULTS.md): the waste is the first walk's warm-up and a failed window where the
-level jumps (a dense day starting inside it). What it assumes: an empty window is taken as quiet
-when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
+on the bench's dense 40 days 1.38x the least possible for all offers (1.32x by the issue's
+formula) and 1.8x for one offer; over 15 seed/range pairs (bench/everflow_offline.py) 1.32-1.60x
+for all offers by the issue's formula (bench/RESULTS.md). The waste is a failed window where the
+level jumps (a dense day starting inside it), the smaller retry after it, and the warm-up.
+What it assumes: an empty window is taken as quiet when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
 probes, with silence at all of them, would be missed.
 """
 
