@@ -1,7 +1,7 @@
 """Files the bot builds itself, from many vendor requests: what a vendor declares.
 
-Some vendors cannot hand over a whole export in one answer (Everflow's raw impressions: 14 days
-and 10 000 rows a request, and nothing at all past the cap). Such an export is a *build*: a
+Some vendors cannot hand over a whole export in one answer (a raw stream capped at so many days
+and rows a request, answering nothing at all past the cap). Such an export is a *build*: a
 job of kind ``"build"`` whose work is cut into :class:`Part` s, each fetched by its own queue
 message, in parallel, and assembled into one CSV at the end.
 
@@ -36,7 +36,7 @@ __all__ = ["Builder", "Fetched", "Part", "Plan", "RowSink", "merge_tally"]
 class Part:
     """One request's worth of a build.
 
-    ``key`` is unique within the build and sorts in output order (an Everflow window's start,
+    ``key`` is unique within the build and sorts in output order (a time window's start,
     ``"20261101T000000"``); follow-up parts get keys of their own. ``params`` is JSON: all that
     :meth:`Builder.fetch` needs besides the job's params.
     """
@@ -51,7 +51,7 @@ class Plan:
 
     parts: tuple[Part, ...]
     note: str = ""
-    #: How much there is to cover, in the builder's own measure (Everflow: seconds of the range),
+    #: How much there is to cover, in the builder's own measure (seconds of a time range, say),
     #: when parts cannot say "7 of 12" because they hand back follow-ups; 0: not measured.
     span: int = 0
 
@@ -102,7 +102,7 @@ class Builder(Protocol):
         """The output's column order, from every column the parts saw (pure, stable)."""
 
     def file_name(self, job: Job) -> str:
-        """The output file's name, without a directory ("everflow-impressions-….csv")."""
+        """The output file's name, without a directory ("<vendor>-impressions-….csv")."""
 
     def render(self, job: Job) -> Rendered:
         """The result message of a delivered build, from ``job.result`` (pure)."""

@@ -14,7 +14,9 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    is the profile's next hours times today's level (the end of the last window against the same
    hours of the profile), or, for hours the profile lacks, the end rate carried on its slope
    (within half and double, and at most :data:`GROWTH` times the last window); it is sized to
-   hold :data:`TARGET`. A walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
+   hold :data:`TARGET` (the rest of the walk whole when predicted at most :data:`WHOLE`). An hour
+   seen in a short window enters the profile at weight :data:`BLEND` (one hour is noisy). A
+   walk's first window is :data:`FIRST_LOOK`; if empty, the whole rest.
 2. One walk learns for the build: the plan starts only the first window's walk, which hands the
    build's other windows (``later``) their own walks, with its profile and level, as soon as it
    has a day's profile (or has ended, or found quiet). Their first window is sized for
@@ -23,8 +25,10 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    window held more than CAP where ``p`` was predicted, so the prediction is raised at least
    ``CAP / p`` (x1.1) and at least :data:`OVER_BOOST`-fold, and the walk remembers the bound
    (``over``/``need``): after a smaller window answers, the rest of the failed one must still be
-   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 4.
-4. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
+   predicted to hold what is left of CAP + 1. At most :data:`MAX_EMPTIES` in a row, then step 5.
+4. Empty after a window whose last hour had no rows where :data:`STOPPED` were expected (the
+   traffic paused): the level was taken as 0, so this is step 5 at once, not step 3.
+5. Empty, otherwise (no density, a low one, or empties in a row): *probe* it. :data:`PROBES` short
    windows spread across it (centred in equal slices), each long enough that a window over the
    cap would put ~10 impressions in it even if spread evenly, and short enough for the density
    known so far to keep it far under the cap. Any probe with rows proves the window over the cap:
@@ -34,10 +38,11 @@ walk's start and hands back the rest as a follow-up part carrying what the answe
    written (the walk fetches that time again).
 
 Cost: a quiet 14-day window costs 5 requests (first look, the rest, 3 probes), 4 when handed on;
-on the bench's dense 40 days about 1.6x the least possible for all offers and 1.8x for one
-offer (bench/RESULTS.md): the waste is the first walk's warm-up and a failed window where the
-level jumps (a dense day starting inside it). What it assumes: an empty window is taken as quiet
-when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
+on the bench's dense 40 days 1.38x the least possible for all offers (1.32x by the issue's
+formula) and 1.8x for one offer; over 15 seed/range pairs (bench/everflow_offline.py) 1.32-1.60x
+for all offers by the issue's formula (bench/RESULTS.md). The waste is a failed window where the
+level jumps (a dense day starting inside it), the smaller retry after it, and the warm-up.
+What it assumes: an empty window is taken as quiet when every probe in it is empty, so a burst of over 10 000 impressions that falls wholly between
 probes, with silence at all of them, would be missed.
 """
 
@@ -72,6 +77,13 @@ DAY = 86_400
 TAIL_ROWS = 300
 #: An hour is kept in the day profile when a window saw at least this much of it.
 MIN_COVER = 900
+#: A short window's hour enters the day profile at this weight (one hour is noisy; the profile
+#: is the shape of many).
+BLEND = 0.3
+#: A last hour with no rows where this many were expected: the traffic stopped (a pause).
+STOPPED = 30
+#: The rest of a 14-day window predicted to hold at most this is asked whole.
+WHOLE = 9_000
 
 #: Ask Everflow for ``[start, end]`` (inclusive wall-clock seconds): the rows it answers.
 Ask = Callable[[int, int], Sequence[dict[str, Any]]]
@@ -175,12 +187,30 @@ def window_length(walk: Walk) -> int:
             break
         total += d * (y - x + 1)
         length += y - x + 1
+    if length < remaining and predicted(walk, walk.start, walk.end) <= WHOLE:
+        # The rest of the window a little over the target: one request, not a sliver after it.
+        length = remaining
     if walk.scale is None and walk.last:
         length = min(length, GROWTH * walk.last)  # a rate from one stretch is a guess for long ones
     return max(1, min(length, remaining))
 
 
 # -- learning from an answer ----------------------------------------------------------------------
+
+
+def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
+    """:func:`_learned`, and whether the traffic stopped before the window's end: its last hour
+    empty where the traffic seen predicts at least :data:`STOPPED` rows there. Then the level is
+    taken as 0, so the next window is the whole rest and an empty answer is probed, not read as
+    over the cap (an offer paused for days would otherwise cost retries at every start)."""
+    out = _learned(walk, first, last, times)
+    if last - first + 1 < 2 * HOUR or not times or times[-1] > last - HOUR:
+        return out
+    expected = predicted(replace(out, start=last - HOUR + 1, boost=1.0), last - HOUR + 1, last)
+    average = len(times) / (last - first + 1) * HOUR
+    if max(expected, average) >= STOPPED:
+        return replace(out, rate=0.0, slope=0.0, scale=0.0 if out.scale is not None else None)
+    return out
 
 
 def _tail(first: int, last: int, times: list[int]) -> tuple[int, int]:
@@ -199,7 +229,7 @@ def _tail(first: int, last: int, times: list[int]) -> tuple[int, int]:
     return at, len(times) - i
 
 
-def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
+def _learned(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
     """The walk's state after ``[first, last]`` answered rows at ``times`` (wall seconds, sorted)."""
     length = last - first + 1
     at, n = _tail(first, last, times)
@@ -238,7 +268,9 @@ def _learn(walk: Walk, first: int, last: int, times: list[int]) -> Walk:
     unit = scale if scale else 1.0
     for x, y in _segments(first, last):
         if y - x + 1 >= MIN_COVER:
-            day[(x // HOUR) % 24] = counts.get(x // HOUR, 0) / (y - x + 1) / unit
+            seen = counts.get(x // HOUR, 0) / (y - x + 1) / unit
+            h = (x // HOUR) % 24
+            day[h] = seen if day[h] < 0 else BLEND * seen + (1 - BLEND) * day[h]
     if scale is None and all(d >= 0 for d in day):
         scale = 1.0
     return Walk(last + 1, walk.end, rate, slope, tuple(day), scale, 1.0, False, 0, length, walk.later)
