@@ -12,10 +12,11 @@ usually frees within a request's time; past that the request is not sent and
 
 One more limit is ours, per process: at most :data:`ANSWERS_PER_PROCESS` Everflow answers are
 held at once (:meth:`EverflowLimits.answer`), from the request until its rows are written. An
-answer is up to 10 000 parsed rows, ~25 MB as Python objects, and a worker process runs 8
-threads: one answer a thread would be ~200 MB on top of an idle worker's ~70 MB, past the 150 MB
-the export must stay under (bench/everflow_memory.py). The cap is a plain semaphore, not Redis:
-it bounds this process's memory, not the vendor's load (that is the two limiters above).
+answer is up to 10 000 parsed rows, ~25 MB as Python objects (~40 MB while it is read), and a
+worker process runs 8 threads: one answer a thread would be ~200 MB on top of an idle worker's
+~70 MB, past the 150 MB an export must stay under (bench/everflow_memory.py). The cap is a plain
+semaphore, not Redis: it bounds this process's memory, not the vendor's load (the two limiters
+above do that). It needs the worker's ``MALLOC_ARENA_MAX=2`` (bot/cli.py) to show in RSS.
 """
 
 from __future__ import annotations
@@ -43,9 +44,11 @@ RETRY_AFTER = 2.0
 #: A slot held longer than this (a worker killed mid-request) is freed by its TTL.
 SLOT_TTL_MS = 120_000
 #: Everflow answers one process holds at once (from the request until its rows are written).
-#: Two keep a worker well under 150 MB and still overlap one answer's download with another's
-#: writing; the other threads of the process wait their turn (other processes are not held up).
-ANSWERS_PER_PROCESS = 2
+#: Measured on a 1M-row export (bench/everflow_memory.py, 2 malloc arenas): 1 keeps the worker
+#: at ~135 MB, 2 at ~155 MB (over the 150 MB budget) for ~10 % less time. Parallel windows come
+#: from more worker processes (each under the budget), up to the vendor's 10. Setting:
+#: EVERFLOW_ANSWERS_PER_PROCESS.
+ANSWERS_PER_PROCESS = 1
 #: How long a thread waits for one of them before its part is retried later (VendorTransient):
 #: several answers' time, so it is rare, yet no thread is parked indefinitely.
 ANSWER_WAIT = 60.0
@@ -109,8 +112,8 @@ class EverflowLimits:
             return
         if not self._answers.acquire(timeout=self.answer_wait):
             raise VendorTransient(
-                "Everflow", f"this worker is already reading {self.answers} Everflow answers; this window is "
-                "asked again shortly.", retry_after=RETRY_AFTER,
+                "Everflow", f"this worker is busy reading Everflow answers (at most {self.answers} at once); "
+                "this window is asked again shortly.", retry_after=RETRY_AFTER,
             )
         with self._count_lock:
             self._holding += 1
