@@ -87,7 +87,8 @@ def _hwm_mb(pid: int) -> float:
     return int(found.group(1)) / 1024 if found else 0.0
 
 
-def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str) -> dict[str, Any]:
+def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
+                  extra: dict[str, str]) -> dict[str, Any]:
     """One export through a fresh web + worker; the worker process's peak RSS and the job's result."""
     start, end = _range(days)
     files = workdir / f"files-{days}"
@@ -96,7 +97,7 @@ def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess,
         "EVERFLOW_API_KEY": Sandbox.TOKEN, "EVERFLOW_BASE_URL": sandbox_url + "/everflow",
         "ADOPS_FILES_DIR": str(files), "ADOPS_SLACK_UPLOAD_MAX": "1",
         "ADOPS_PUBLIC_URL": "http://127.0.0.1:9", "ADOPS_LINK_SECRET": "bench-secret-0123456789",
-        "ADOPS_EXPORT_DEADLINE": "3600",
+        "ADOPS_EXPORT_DEADLINE": "3600", **extra,
     })
     web_port = free_port()
     web_log, worker_log = workdir / f"web-{days}.log", workdir / f"worker-{days}.log"
@@ -115,10 +116,15 @@ def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess,
         key = f"adops:job:{found.group(0)}"
         client = redis.Redis.from_url(redis_url, decode_responses=True)
         peaks: dict[int, float] = {}
+        when = "?"  # the job's state when the worker's peak last grew: which step costs the memory
         while True:
-            for pid in _group(worker.pid):
-                peaks[pid] = max(peaks.get(pid, 0.0), _hwm_mb(pid))
             job = client.hgetall(key)
+            busiest = max((mb for pid, mb in peaks.items() if pid != worker.pid), default=0.0)
+            for pid in _group(worker.pid):
+                hwm = _hwm_mb(pid)
+                if pid != worker.pid and hwm > busiest:
+                    when = job.get("state", "?")
+                peaks[pid] = max(peaks.get(pid, 0.0), hwm)
             if job.get("outcome_posted") == "1":
                 break
             if worker.poll() is not None:
@@ -140,7 +146,7 @@ def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess,
     children = {pid: mb for pid, mb in peaks.items() if pid != worker.pid}
     return {"rows": result["rows"], "requests": requests, "bytes": result["file"]["bytes"],
             "peak_mb": max(children.values()), "parent_mb": peaks.get(worker.pid, 0.0), "seconds": seconds,
-            "file": result["file"]["name"]}
+            "file": result["file"]["name"], "when": when}
 
 
 def _baseline(days: int, sandbox_url: str, out: Any) -> None:
@@ -199,11 +205,13 @@ def baseline(days: int, sandbox_url: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=88, help="days ending yesterday (88 unfiltered: ~1M rows)")
-    parser.add_argument("--small", type=int, default=30, help="the smaller run's days (~250 000 rows)")
+    parser.add_argument("--small", type=int, default=26, help="the smaller run's days (~250 000 rows)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the web and worker processes (to try a knob); repeatable")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    lines = ["| process | days | rows | requests | file bytes | peak RSS MB | s |",
+    lines = ["| process | days | rows | requests | CSV bytes | peak RSS MB | s |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
@@ -214,11 +222,12 @@ def main() -> None:
         try:
             sandbox, sandbox_url = start_sandbox(3.0, workdir / "sandbox.log")
             for db, days in ((1, args.small), (2, args.days)):
-                r = worker_export(days, workdir, redis_server.url(db), slack, sandbox_url)
+                r = worker_export(days, workdir, redis_server.url(db), slack, sandbox_url,
+                                  dict(item.split("=", 1) for item in args.env))
                 results.append(r)
                 lines.append(f"| the worker (`bot.cli worker`'s Dramatiq worker process; file `{r['file']}`) | {days} "
                              f"| {r['rows']:,} | {r['requests']} | {r['bytes']:,} | **{r['peak_mb']:.0f}** | {r['seconds']:.0f} |")
-                print(lines[-1], f"(dramatiq parent {r['parent_mb']:.0f} MB)", flush=True)
+                print(lines[-1], f"(dramatiq parent {r['parent_mb']:.0f} MB; peak last grew while {r['when']})", flush=True)
             if not args.no_baseline:
                 b = baseline(args.days, sandbox_url)
                 lines.append(f"| baseline (every row in memory, then the CSV) | {args.days} | {b['rows']:,} | "
@@ -238,8 +247,7 @@ def main() -> None:
     body = "\n".join([*lines, "", verdict, "", "Setup: private redis-server, the vendor sandbox, the fake Slack, the web "
                       "ingress and one worker (`python -m bot.cli worker --processes 1`, default threads), each its own "
                       "process; the export is a signed `/adops export everflow impressions <range>` through the ingress "
-                      "and the engine; the file is delivered as a signed link only (`ADOPS_SLACK_UPLOAD_MAX=1`), gzipped "
-                      "(file bytes are the gzipped file's). Peak RSS of the worker is `VmHWM` of the Dramatiq worker "
+                      "and the engine; the CSV is gzipped and delivered as a signed link only (`ADOPS_SLACK_UPLOAD_MAX=1`). Peak RSS of the worker is `VmHWM` of the Dramatiq worker "
                       "process (a fresh one per size); the baseline's is its process's `ru_maxrss`, reading the same "
                       "sandbox process over HTTP."])
     print(body)
