@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> None:
         threads = args.threads or settings.adops_worker_threads
         # glibc gives each thread an arena of its own that keeps what it freed, so a worker whose 8
         # threads each once held a big vendor answer keeps ~8 answers' worth; two arenas keep a
-        # worker's memory flat (bench/everflow_memory.py: 1M-row export). The GIL runs one
+        # worker's memory flat (bench/RESULTS.md: a 1M-row export). The GIL runs one
         # thread at a time anyway. Read by glibc at exec, so set here; a deployment's value wins.
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         os.execvp(
