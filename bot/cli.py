@@ -81,6 +81,11 @@ def run(args: argparse.Namespace) -> None:
     if args.process == "worker":
         # Validated above so a bad setting is one clear line, not a traceback per process.
         threads = args.threads or settings.adops_worker_threads
+        # glibc gives each thread an arena of its own that keeps what it freed, so a worker whose 8
+        # threads each once held a big vendor answer keeps ~8 answers' worth; two arenas keep a
+        # worker's memory flat (bench/RESULTS.md: a 1M-row export). The GIL runs one
+        # thread at a time anyway. Read by glibc at exec, so set here; a deployment's value wins.
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         os.execvp(
             sys.executable,
             [sys.executable, "-m", "dramatiq", "workers.entry", "--processes", str(args.processes),

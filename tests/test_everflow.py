@@ -5,6 +5,7 @@ builds for real is tested on its own)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -12,15 +13,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import redis
-from dramatiq.rate_limits.backends import RedisBackend
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
 from bot.builtin import build_registry
 from devkit.sandbox import Sandbox
 from devkit.sandbox.server import Exchange
 from tests.everflow_driver import build, client_for
+from tests.harness import wait_until
 from workers.errors import Refused, VendorError, VendorRateLimited, VendorTransient
 from workers.intake import Context
 from workers.vendors.everflow import sandbox_data as data
+from workers.vendors.everflow.builder import EverflowImpressions
+from workers.vendors.everflow.client import EverflowClient
 from workers.vendors.everflow.countries import CountryError, country_name
 from workers.vendors.everflow.filters import filters_of
 from workers.vendors.everflow.limits import EverflowLimits
@@ -216,6 +220,84 @@ def test_limits_are_shared_through_redis_and_a_busy_one_asks_for_a_retry(client:
             t.join()
     with limits[2].slot():  # free again
         pass
+
+
+def test_a_process_holds_at_most_its_answers_and_a_long_wait_asks_for_a_retry() -> None:
+    limits = EverflowLimits(StubBackend(), answers=2, answer_wait=0.2)
+    inside, most, lock = [0], [0], threading.Lock()
+    go = threading.Barrier(8)
+
+    def read() -> None:
+        go.wait(5)
+        with limits.answer(), limits.answer():  # re-entered by the same thread: one answer
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.02)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=read) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == limits.most_held == 2
+    release = threading.Event()
+
+    def hold() -> None:
+        with limits.answer():
+            release.wait(5)
+
+    busy = [threading.Thread(target=hold) for _ in range(2)]
+    for t in busy:
+        t.start()
+    try:
+        wait_until(lambda: limits._holding == 2, timeout=5, what="two answers held")
+        with pytest.raises(VendorTransient, match=r"at most 2 at once") as caught, limits.answer():
+            pass
+        assert caught.value.retry_after
+    finally:
+        release.set()
+        for t in busy:
+            t.join()
+
+
+def test_a_fetch_writes_its_rows_while_holding_an_answer_many_threads_at_most_two(
+    everflow: tuple[Sandbox, list[dict[str, Any]]],
+) -> None:
+    sandbox, _ = everflow
+    limits = EverflowLimits(StubBackend(), answers=2)
+    client = EverflowClient(sandbox.base_url("everflow"), Sandbox.TOKEN, transport=sandbox.transport(), limits=limits)
+    builder = EverflowImpressions()
+    seen: list[int] = []
+
+    class Sink:
+        count = 0
+
+        def write(self, row: Any) -> None:
+            seen.append(limits._holding)  # a row is written while its answer is held
+            self.count += 1
+            if self.count == 1:
+                time.sleep(0.05)  # a slow disk: the other threads want answers meanwhile
+
+    def fetch(day: date, out: list[int]) -> None:
+        params = _params(day, day, ("offer", "883"))
+        part = builder.plan(client, params).parts[0]
+        sink = Sink()
+        out.append(builder.fetch(client, params, part, sink).rows)
+        assert sink.count == out[-1]
+
+    got: list[int] = []
+    end = date.today() - timedelta(days=1)
+    threads = [threading.Thread(target=fetch, args=(end - timedelta(days=i), got)) for i in range(8)]
+    with client:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert len(got) == 8 and all(got), got
+    assert limits.most_held == 2 and seen and 1 <= min(seen) and max(seen) <= 2
 
 
 # -- the builder, end to end on the sandbox ------------------------------------------------------

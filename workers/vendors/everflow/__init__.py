@@ -7,6 +7,7 @@ from typing import Any
 from workers.vendors.everflow.builder import EverflowImpressions
 from workers.vendors.everflow.client import EverflowClient
 from workers.vendors.everflow.commands import COMMANDS
+from workers.vendors.everflow.limits import EverflowLimits, backend_of_broker
 from workers.vendors.everflow.sandbox import EverflowApp
 from workers.vendors.everflow.settings import EverflowSettings
 from workers.vendors.spec import VendorSpec
@@ -16,8 +17,10 @@ __all__ = ["VENDOR"]
 
 def _client(settings: EverflowSettings, timeout: float) -> EverflowClient:
     assert settings.api_key is not None  # the catalogue checks the key first
+    # One client per runtime, so its limits' answer cap is per process (limits.py says why).
     return EverflowClient(str(settings.base_url).rstrip("/"), settings.api_key, timezone_id=settings.timezone_id,
-                          timeout=timeout)
+                          timeout=timeout,
+                          limits=EverflowLimits(backend_of_broker, answers=settings.answers_per_process))
 
 
 def _sandbox_env(base_url: str, token: str) -> dict[str, Any]:

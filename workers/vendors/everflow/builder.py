@@ -29,6 +29,8 @@ from workers.vendors.everflow.zones import ZONES
 __all__ = ["OP", "EverflowImpressions", "part_key"]
 
 OP = "everflow-impressions"
+#: Rows flattened at a time: a batch of flat rows beside the answer, not a second copy of it.
+BATCH = 500
 
 
 def part_key(walk: Walk) -> str:
@@ -87,14 +89,21 @@ class EverflowImpressions:
                 return None
             return wall(datetime.fromtimestamp(int(value), tz))
 
-        done = step(Walk.of(part.params), ask, stamp)
-        flat = [flatten(row) for row in done.rows]
+        # The answer's rows stay in memory until written: hold one of the process's answers over
+        # the whole fetch (limits.ANSWERS_PER_PROCESS), and flatten, write and count them a batch
+        # at a time, so a fetch holds one copy of its rows (the answer), not two.
         columns: dict[str, None] = {}
-        for row in flat:
-            columns.update(dict.fromkeys(row))
-            sink.write(row)
+        counts: dict[str, dict[str, int]] = {}
+        with client.holding():
+            done = step(Walk.of(part.params), ask, stamp)
+            for at in range(0, len(done.rows), BATCH):
+                flat = [flatten(row) for row in done.rows[at:at + BATCH]]
+                for row in flat:
+                    columns.update(dict.fromkeys(row))
+                    sink.write(row)
+                counts = merge_tally(counts, tally(flat))
         then = tuple(Part(part_key(walk), walk.params()) for walk in done.then)
-        return Fetched(rows=len(flat), then=then, columns=tuple(columns), tally=tally(flat) if flat else {},
+        return Fetched(rows=len(done.rows), then=then, columns=tuple(columns), tally=counts,
                        requests=done.requests, covered=done.covered)
 
     def columns(self, seen: Sequence[str]) -> list[str]:

@@ -9,6 +9,8 @@ ask; this adapter only sends one and reads it. Every request takes a slot of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -55,6 +57,13 @@ class EverflowClient:
     def __repr__(self) -> str:
         return f"EverflowClient({self.base_url!r})"
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Hold one of this process's answers over more than a request (the builder's whole fetch:
+        the parsed rows stay in memory until they are written), so the cap bounds memory."""
+        with self.limits.answer():
+            yield
+
     def impressions(
         self, start: str, end: str, timezone_id: int, filters: list[dict[str, str]]
     ) -> list[dict[str, Any]]:
@@ -63,7 +72,7 @@ class EverflowClient:
         body: dict[str, Any] = {"from": start, "to": end, "timezone_id": timezone_id}
         if filters:
             body["query"] = {"filters": filters}
-        with self.limits.slot():
+        with self.limits.answer(), self.limits.slot():
             self.requests += 1
             try:
                 payload = self._http.json("POST", IMPRESSIONS_PATH, json=body)
