@@ -1,155 +1,170 @@
-"""A 1 000 000-row Adspect click log to CSV: peak RSS of a worker-like process, streamed, beside
-a load-everything baseline in the same run, and rows per second.
+"""A 1 000 000-row Adspect click log to CSV: peak RSS of the real worker at ~250 000 and ~1 000 000
+rows, beside a load-everything baseline in the same run, and rows per second.
 
-The Adspect sandbox serves the log over loopback HTTP from this process (generated as it is
-sent). Each measured run is a child process of its own that imports the worker's modules and:
+What runs, each in its own process on loopback (as ``bench/everflow_memory.py``, whose machinery is
+``common.worker_export``): a private ``redis-server``; the vendor sandbox (``python -m devkit.sandbox
+--set adspect.clicks_per_day=N``, generating the click log while it sends it); the fake Slack; the web
+ingress (``python -m bot.cli web``) and one worker (``python -m bot.cli worker --processes 1``, its
+default threads). The export is a signed ``/adops export adspect clicks <range> columns=...`` through
+the real ingress and engine (plan: a part a day, parts in parallel, assembly, gzip, delivery as a
+signed link only, ``ADOPS_SLACK_UPLOAD_MAX=1``).
 
-- ``stream``: what the bot does. The click-log builder's plan, then each part (a day) fetched
-  with ``VendorHTTP.lines`` and written row by row to a JSONL part file (as the build engine's
-  part files are), then the part files streamed into one CSV with ``csv.DictWriter``;
-- ``load``: the naive way: each day's whole answer read, parsed into a list, then written.
+"The worker" is the Dramatiq worker process (the child of ``bot.cli worker``): its peak RSS is
+``VmHWM``, read every 0.2 s and once more when the job is done; each size gets a fresh worker.
 
-Peak RSS is the child's own ``ru_maxrss``. The streamed run is also made at 100 000 rows: flat
-means the same peak at ten times the rows. Budget (DESIGN.md): flat, under 150 MB.
+The baseline reads the same days from the same sandbox process, each day's answer whole, parsed
+into one list, then writes the CSV (``ru_maxrss`` of its own process). Budget (DESIGN.md): flat
+(the 1M run within 20 % of the 250k run), < 150 MB.
+
+Run from the repo root: ``.venv/bin/python bench/adspect_clicklog.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import json
+import multiprocessing
 import resource
-import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
-from common import REPO, update_results
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from devkit.sandbox import Sandbox
-from devkit.sandbox.base import SANDBOX_TOKEN
-from workers.vendors.adspect.sandbox import AdspectApp
+from common import RedisServer, SlackProcess, stop, update_results, worker_export  # noqa: E402
+from exports_inflight import start_sandbox  # noqa: E402
+
+from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402
 
 BUDGET_MB = 150
 COLUMNS = ["timestamp", "ip_address", "country_code", "stream_id", "click_id", "target", "reasons"]
 
 
-def child(mode: str, base_url: str, rows_per_day: int, days: int, out: Path) -> dict[str, float]:
-    """One measured run (in a child process): the rows, the seconds, the peak RSS in MB."""
+def _range(days: int) -> tuple[date, date]:
+    end = date.today() - timedelta(days=1)
+    return end - timedelta(days=days - 1), end
+
+
+def adspect_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
+                   extra: dict[str, str]) -> dict[str, Any]:
+    start, end = _range(days)
+    return worker_export(f"export adspect clicks {start}..{end} columns={','.join(COLUMNS)} tz=UTC", f"ad{days}",
+                         workdir, redis_url, slack, sandbox_url,
+                         {"ADSPECT_API_KEY": SANDBOX_TOKEN, "ADSPECT_BASE_URL": sandbox_url + "/adspect", **extra})
+
+
+def _baseline(days: int, sandbox_url: str, out: Any) -> None:
     import httpx
 
-    import workers.vendors.registry  # noqa: F401
-    from workers.builds import Part
+    import workers.vendors.registry  # noqa: F401  (what a worker imports)
     from workers.vendors.adspect.clicklog import CLICKS
     from workers.vendors.adspect.client import AdspectClient, query
     from workers.vendors.adspect.models import parse_row
 
-    end = f"2026-11-{days:02d}"
-    params = {"start": "2026-11-01", "end": end, "tz": "UTC", "columns": COLUMNS}
-    started = time.monotonic()
-    rows = 0
-    with AdspectClient(base_url, SANDBOX_TOKEN, timeout=120) as client:
-        parts: list[Part] = sorted(CLICKS.plan(client, params).parts, key=lambda p: p.key)
-        if mode == "stream":
-            files = []
-            for part in parts:
-                path = out.with_suffix(f".{part.key}.jsonl")
-                with path.open("w") as f:
-
-                    class Sink:
-                        def write(self, row: dict[str, object], f=f) -> None:  # type: ignore[no-untyped-def]
-                            f.write(json.dumps(row) + "\n")
-
-                    rows += CLICKS.fetch(client, params, part, Sink()).rows
-                files.append(path)
-            with out.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=CLICKS.columns(COLUMNS))
-                writer.writeheader()
-                for path in files:
-                    with path.open() as part_file:
-                        for line in part_file:
-                            writer.writerow(json.loads(line))
-                    path.unlink()
-        else:
-            everything = []
-            http = httpx.Client(base_url=client.base_url, auth=(SANDBOX_TOKEN, ""), timeout=120)
-            for part in parts:
-                filters = {"date_from": part.params["from"], "date_to": part.params["to"], "time_zone": "UTC",
-                           "columns": COLUMNS}
-                answer = http.get("reports/log", params=query(filters))
-                everything += [parse_row(line) for line in answer.text.splitlines() if line.strip()]
-            rows = len(everything)
-            with out.open("w", newline="") as f:
-                writer = csv.writer(f)
-                writer.writerow(COLUMNS)
-                writer.writerows(everything)
-    seconds = time.monotonic() - started
-    return {"rows": rows, "seconds": seconds, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "bytes": out.stat().st_size}
+    start, end = _range(days)
+    params = {"start": start.isoformat(), "end": end.isoformat(), "tz": "UTC", "columns": COLUMNS}
+    began = time.monotonic()
+    everything: list[Any] = []
+    requests = 0
+    with tempfile.TemporaryDirectory() as tmp, AdspectClient(sandbox_url + "/adspect", SANDBOX_TOKEN,
+                                                               timeout=600) as client:
+        http = httpx.Client(base_url=client.base_url, auth=(SANDBOX_TOKEN, ""), timeout=600)
+        for part in sorted(CLICKS.plan(client, params).parts, key=lambda p: p.key):
+            filters = {"date_from": part.params["from"], "date_to": part.params["to"], "time_zone": "UTC",
+                       "columns": COLUMNS}
+            answer = http.get("reports/log", params=query(filters))
+            answer.raise_for_status()
+            requests += 1
+            everything += [parse_row(line) for line in answer.text.splitlines() if line.strip()]
+            del answer
+        path = Path(tmp) / "out.csv"
+        with path.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            writer.writerows(everything)
+        size = path.stat().st_size
+    out.send({"rows": len(everything), "requests": requests, "bytes": size,
+              "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+              "seconds": time.monotonic() - began})
 
 
-def run(mode: str, base_url: str, rows_per_day: int, days: int, work: Path) -> dict[str, float]:
-    out = work / f"{mode}-{rows_per_day * days}.csv"
-    proc = subprocess.run([sys.executable, __file__, "--child", mode, base_url, str(rows_per_day), str(days), str(out)],
-                          cwd=REPO, capture_output=True, text=True, check=True)
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    out.unlink(missing_ok=True)
-    return result
+def baseline(days: int, sandbox_url: str) -> dict[str, Any]:
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=_baseline, args=(days, sandbox_url, child))
+    proc.start()
+    result = parent.recv()
+    proc.join()
+    return dict(result)
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        mode, base_url, per_day, days, out = sys.argv[2:7]
-        print(json.dumps(child(mode, base_url, int(per_day), int(days), Path(out))))
-        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--per-day", type=int, default=125_000, help="clicks a day the sandbox serves")
+    parser.add_argument("--days", type=int, default=8, help="days ending yesterday (8 × 125 000: 1M rows)")
+    parser.add_argument("--small", type=int, default=2, help="the smaller run's days (~250 000 rows)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the web and worker processes (to try a knob); repeatable")
+    parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
     args = parser.parse_args()
-    days = 2
-    per_day = args.rows // days
-
-    results = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        n = f"{args.rows:,}".replace(",", " ")
-        for label, rows_per_day, mode in (("streamed, 100 000 rows", per_day // 10, "stream"),
-                                          (f"streamed, {n} rows", per_day, "stream"),
-                                          (f"load everything, {n} rows", per_day, "load")):
-            app = type("SizedLog", (AdspectApp,), {"clicks_per_day": rows_per_day})
-            with Sandbox(apps=(app,)) as box:
-                results[label] = run(mode, box.base_url("adspect"), rows_per_day, days, Path(tmp))
-            r = results[label]
-            print(f"{label}: {r['rows']:,} rows in {r['seconds']:.1f} s, peak RSS {r['peak_mb']:.0f} MB", flush=True)
-
-    small, big, load = results.values()
-    rows = "\n".join(
-        f"| {label} | {r['rows']:,} | {r['bytes'] / 1e6:.0f} MB | {r['seconds']:.1f} s | {r['rows'] / r['seconds']:,.0f} |"
-        f" {r['peak_mb']:.0f} MB |" for label, r in results.items())
-    flat = big["peak_mb"] - small["peak_mb"]
-    body = f"""
-Setup: the Adspect sandbox serves the click log over loopback HTTP from the bench process, generating rows as it
-sends them ({len(COLUMNS)} columns, 2 days, one request a day as the builder plans it). Each run is a child process
-importing the worker's modules; peak RSS is its own `ru_maxrss`. *Streamed* is the bot's way: the builder's
-`fetch` writes each row as its line arrives to a JSONL part file, then the part files are streamed into the CSV
-(as the build engine assembles them). *Load everything* reads each day's answer whole, parses it into a list, then
-writes the CSV. Rows per second include the sandbox generating them on the same 2 cores, and for the streamed
-runs the second pass through the part files (which the load-everything run skips, so it is faster when it fits in
-memory). The streamed floor is the modules a worker imports (matplotlib among them, for the funnel's chart).
-
-| run | rows | CSV | time | rows/s | peak RSS |
-|---|---:|---:|---:|---:|---:|
-{rows}
-
-| budget | measured | holds |
-|---|---|---|
-| streamed peak RSS < {BUDGET_MB} MB | {big['peak_mb']:.0f} MB | {'yes' if big['peak_mb'] < BUDGET_MB else 'NO'} |
-| flat in the row count (10× the rows) | {flat:+.1f} MB from 100 000 to {big['rows']:,} rows | {'yes' if flat < 10 else 'NO'} |
-| load everything, same run, for scale | {load['peak_mb']:.0f} MB ({load['peak_mb'] / big['peak_mb']:.1f}× streamed) | — |
-"""
+    lines = ["| process | days | rows | requests | CSV bytes | peak RSS MB | s | rows/s |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    results: list[dict[str, Any]] = []
+    b: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-adspect-") as tmp:
+        workdir = Path(tmp)
+        redis_server = RedisServer(workdir)
+        slack = SlackProcess()
+        sandbox = None
+        try:
+            sandbox, sandbox_url = start_sandbox(3.0, workdir / "sandbox.log",
+                                                 ["--set", f"adspect.clicks_per_day={args.per_day}"])
+            for db, days in ((1, args.small), (2, args.days)):
+                r = adspect_export(days, workdir, redis_server.url(db), slack, sandbox_url,
+                                   dict(item.split("=", 1) for item in args.env))
+                results.append(r)
+                lines.append(f"| the worker (`bot.cli worker`'s Dramatiq worker process; file `{r['file']}`) | {days} "
+                             f"| {r['rows']:,} | {r['requests']} | {r['bytes']:,} | **{r['peak_mb']:.0f}** "
+                             f"| {r['seconds']:.0f} | {r['rows'] / r['seconds']:,.0f} |")
+                print(lines[-1], f"(dramatiq parent {r['parent_mb']:.0f} MB; peak last grew while {r['when']})",
+                      flush=True)
+            if not args.no_baseline:
+                b = baseline(args.days, sandbox_url)
+                lines.append(f"| baseline (every row in memory, then the CSV) | {args.days} "
+                             f"| {b['rows']:,} | {b['requests']} | {b['bytes']:,} | {b['peak_mb']:.0f} "
+                             f"| {b['seconds']:.0f} | {b['rows'] / b['seconds']:,.0f} |")
+                print(lines[-1], flush=True)
+        finally:
+            stop(sandbox)
+            slack.stop()
+            redis_server.stop()
+    small, big = results
+    flat = big["peak_mb"] <= small["peak_mb"] * 1.2
+    ok = "holds" if flat and big["peak_mb"] < BUDGET_MB else "NOT MET"
+    verdict = (f"Budget: the worker's peak RSS flat and < {BUDGET_MB} MB: {small['peak_mb']:.0f} MB at "
+               f"{small['rows']:,} rows, {big['peak_mb']:.0f} MB at {big['rows']:,} rows ({ok}; "
+               f"{'flat' if flat else 'NOT flat'}). {big['rows'] / big['seconds']:,.0f} rows/s end to end at "
+               f"{big['rows']:,} rows.")
+    if b:
+        verdict += f" Loading everything takes {b['peak_mb']:.0f} MB."
+    body = "\n".join([*lines, "", verdict, "", f"Setup: private redis-server, the vendor sandbox "
+                      f"(`python -m devkit.sandbox --set adspect.clicks_per_day={args.per_day}`, the log generated as it "
+                      f"is sent), the fake Slack, the web ingress and one worker (`python -m bot.cli worker --processes 1`, "
+                      f"default threads), each its own process on the same machine. The export is a signed "
+                      f"`/adops export adspect clicks <range> columns=<{len(COLUMNS)} columns> tz=UTC` through the ingress "
+                      "and the engine (a part a day, days in parallel); the CSV is gzipped and delivered as a signed link "
+                      "only (`ADOPS_SLACK_UPLOAD_MAX=1`). Seconds run from the command to the outcome posted, so rows/s "
+                      "include the sandbox generating the rows on the same cores. Peak RSS of the worker is `VmHWM` of the "
+                      "Dramatiq worker process (a fresh one per size); the baseline's is its process's `ru_maxrss`, "
+                      "reading the same sandbox process over HTTP, a day's answer at a time."])
     print(body)
     if not args.no_write:
-        update_results("adspect_clicklog", "Adspect click log to CSV (`bench/adspect_clicklog.py`)", body)
+        update_results("adspect_clicklog", "Adspect 1 000 000-row click log to CSV, peak RSS of the worker "
+                       "(`bench/adspect_clicklog.py`)", body)
 
 
 if __name__ == "__main__":

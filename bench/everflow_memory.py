@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import csv
 import heapq
-import json
 import multiprocessing
-import re
 import resource
 import sys
 import tempfile
@@ -38,26 +36,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import httpx  # noqa: E402
-import redis  # noqa: E402
 from common import (  # noqa: E402
     RedisServer,
     SlackProcess,
-    base_env,
-    command_body,
-    free_port,
-    signed_headers,
-    spawn,
     stop,
     update_results,
-    wait_healthy,
-    wait_worker_ready,
+    worker_export,
 )
 from exports_inflight import start_sandbox  # noqa: E402
 
 from devkit.sandbox import Sandbox  # noqa: E402
 
-JOB_ID = re.compile(r"J[0-9A-Z]{8}")
 BUDGET_MB = 150
 
 
@@ -66,87 +55,13 @@ def _range(days: int) -> tuple[date, date]:
     return end - timedelta(days=days - 1), end
 
 
-def _group(pgid: int) -> list[int]:
-    """Live pids of process group ``pgid``."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return 0.0
-    return int(found.group(1)) / 1024 if found else 0.0
-
-
-def worker_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
-                  extra: dict[str, str]) -> dict[str, Any]:
+def everflow_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
+                    extra: dict[str, str]) -> dict[str, Any]:
     """One export through a fresh web + worker; the worker process's peak RSS and the job's result."""
     start, end = _range(days)
-    files = workdir / f"files-{days}"
-    files.mkdir()
-    env = base_env(redis_url, slack.api_url, **{
-        "EVERFLOW_API_KEY": Sandbox.TOKEN, "EVERFLOW_BASE_URL": sandbox_url + "/everflow",
-        "ADOPS_FILES_DIR": str(files), "ADOPS_SLACK_UPLOAD_MAX": "1",
-        "ADOPS_PUBLIC_URL": "http://127.0.0.1:9", "ADOPS_LINK_SECRET": "bench-secret-0123456789",
-        "ADOPS_EXPORT_DEADLINE": "3600", **extra,
-    })
-    web_port = free_port()
-    web_log, worker_log = workdir / f"web-{days}.log", workdir / f"worker-{days}.log"
-    web = spawn(["-m", "bot.cli", "web", "--host", "127.0.0.1", "--port", str(web_port), "--workers", "1"], env, web_log)
-    worker = spawn(["-m", "bot.cli", "worker", "--processes", "1"], env, worker_log)
-    try:
-        wait_healthy(f"http://127.0.0.1:{web_port}/healthz", web, web_log)
-        wait_worker_ready(worker, worker_log)
-        requests0 = sum(httpx.get(sandbox_url + "/_sandbox/stats").json().values())
-        body = command_body(f"export everflow impressions {start}..{end}", user=f"UMEM{days:04d}")
-        began = time.monotonic()
-        answer = httpx.post(f"http://127.0.0.1:{web_port}/slack/events", content=body, headers=signed_headers(body))
-        found = JOB_ID.search(answer.text)
-        if answer.status_code != 200 or not found:
-            raise SystemExit(f"the ingress did not queue the export: {answer.status_code} {answer.text[:500]}")
-        key = f"adops:job:{found.group(0)}"
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
-        peaks: dict[int, float] = {}
-        when = "?"  # the job's state when the worker's peak last grew: which step costs the memory
-        while True:
-            job = client.hgetall(key)
-            busiest = max((mb for pid, mb in peaks.items() if pid != worker.pid), default=0.0)
-            for pid in _group(worker.pid):
-                hwm = _hwm_mb(pid)
-                if pid != worker.pid and hwm > busiest:
-                    when = job.get("state", "?")
-                peaks[pid] = max(peaks.get(pid, 0.0), hwm)
-            if job.get("outcome_posted") == "1":
-                break
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited:\n{worker_log.read_text(errors='replace')[-3000:]}")
-            if time.monotonic() - began > 1800:
-                raise SystemExit(f"no outcome after 30 min: {job}")
-            time.sleep(0.2)
-        seconds = time.monotonic() - began
-        for pid in _group(worker.pid):
-            peaks[pid] = max(peaks.get(pid, 0.0), _hwm_mb(pid))
-        if job.get("state") != "delivered":
-            raise SystemExit(f"the export was not delivered: {job}")
-        result = json.loads(job["result"])
-        requests = sum(httpx.get(sandbox_url + "/_sandbox/stats").json().values()) - requests0
-    finally:
-        stop(worker, 30)
-        stop(web)
-    # The process `bot.cli worker` became (the dramatiq parent) only watches; the busiest child works.
-    children = {pid: mb for pid, mb in peaks.items() if pid != worker.pid}
-    return {"rows": result["rows"], "requests": requests, "bytes": result["file"]["bytes"],
-            "peak_mb": max(children.values()), "parent_mb": peaks.get(worker.pid, 0.0), "seconds": seconds,
-            "file": result["file"]["name"], "when": when}
+    return worker_export(f"export everflow impressions {start}..{end}", str(days), workdir, redis_url, slack,
+                         sandbox_url, {"EVERFLOW_API_KEY": Sandbox.TOKEN,
+                                       "EVERFLOW_BASE_URL": sandbox_url + "/everflow", **extra})
 
 
 def _baseline(days: int, sandbox_url: str, out: Any) -> None:
@@ -222,7 +137,7 @@ def main() -> None:
         try:
             sandbox, sandbox_url = start_sandbox(3.0, workdir / "sandbox.log")
             for db, days in ((1, args.small), (2, args.days)):
-                r = worker_export(days, workdir, redis_server.url(db), slack, sandbox_url,
+                r = everflow_export(days, workdir, redis_server.url(db), slack, sandbox_url,
                                   dict(item.split("=", 1) for item in args.env))
                 results.append(r)
                 lines.append(f"| the worker (`bot.cli worker`'s Dramatiq worker process; file `{r['file']}`) | {days} "

@@ -33,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,9 +70,10 @@ CHANNELS = [f"CBENCH{i:02d}" for i in range(10)]
 # -- processes ---------------------------------------------------------------------------------------
 
 
-def start_sandbox(ready_after: float, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_sandbox(ready_after: float, log: Path, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m devkit.sandbox`` on a free port (``extra``: more arguments, e.g. ``--set ...``)."""
     port = free_port()
-    proc = spawn(["-m", "devkit.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}"],
+    proc = spawn(["-m", "devkit.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}", *extra],
                  {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, log)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url + "/_sandbox/stats", proc, log)

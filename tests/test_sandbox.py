@@ -313,3 +313,20 @@ def test_standalone_entry_point() -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=5)
     assert process.returncode == 0
+
+
+def test_main_set_sizes_a_vendor_app_for_the_process_only() -> None:
+    """``python -m devkit.sandbox --set adspect.clicks_per_day=N`` (a bench sizes the click log)."""
+    import pytest
+
+    from devkit.sandbox.__main__ import tuned
+    from workers.vendors.adspect.sandbox import AdspectApp
+    from workers.vendors.registry import CATALOGUE
+
+    apps = tuned(tuple(CATALOGUE.sandbox_apps), ["adspect.clicks_per_day=7"])
+    (sized,) = [app for app in apps if app.name == "adspect"]
+    assert sized.clicks_per_day == 7 and issubclass(sized, AdspectApp) and AdspectApp.clicks_per_day == 1_500
+    assert [a for a in apps if a.name != "adspect"] == [a for a in CATALOGUE.sandbox_apps if a.name != "adspect"]
+    for bad in ("adspect.nope=1", "nobody.clicks_per_day=1", "adspect.clicks_per_day", "adspect.routes=1"):
+        with pytest.raises(SystemExit):
+            tuned(tuple(CATALOGUE.sandbox_apps), [bad])
