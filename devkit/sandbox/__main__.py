@@ -1,6 +1,6 @@
 """Run the vendor sandbox on its own: ``python -m devkit.sandbox [--port N] [--ready-after S] [--set V.ATTR=N]``.
 
-``--set adspect.clicks_per_day=125000`` sets a vendor app's class attribute (an existing one, of
+``--set <vendor>.<attribute>=<value>`` (a click log's size, say) sets a vendor app's class attribute (an existing one, of
 its type) on a subclass for this process only: how a bench sizes the synthetic data."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ready-after", type=float, default=3.0, metavar="S", help="seconds until an export is ready")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic data")
     parser.add_argument("--set", action="append", default=[], metavar="VENDOR.ATTR=VALUE",
-                        help="set a vendor app's attribute, e.g. adspect.clicks_per_day=125000; repeatable")
+                        help="set a vendor app's attribute, e.g. <vendor>.clicks_per_day=125000; repeatable")
     args = parser.parse_args(argv)
     apps = tuned(tuple(CATALOGUE.sandbox_apps), args.set)
 
