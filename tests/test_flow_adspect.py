@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import json
 import struct
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -177,3 +179,11 @@ def test_the_click_log_export_is_built_by_the_engine_into_one_complete_csv(stack
         table = list(csv.reader(f))
     assert table[0] == ["click_id", "country_code"] and len({r[0] for r in table[1:]}) == result["rows"]
     slack.wait_for(lambda: next((m for m in job_messages(slack, job_id) if "*4,500* clicks" in str(m.blocks)), None))
+
+
+def test_a_worker_that_draws_no_chart_never_loads_matplotlib() -> None:
+    # ~35 MB a process: a worker exporting a million rows must stay under 150 MB (bench/).
+    probe = "import sys, workers.boot, workers.actors, workers.vendors.registry; print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,18 +1,20 @@
 """The funnel's trend chart (PNG): clicks and money/safe hits a day, and one line a stream for
 the busiest streams. Drawn with matplotlib's Agg backend: no display, safe in worker threads
-as long as each figure is its own object (the OO API, never pyplot's global figure)."""
+as long as each figure is its own object (the OO API, never pyplot's global figure).
+
+matplotlib (with numpy) costs a worker process about 35 MB the moment it is imported, and most
+workers never draw a chart: it is imported on the first chart a process draws, not when the
+vendor folder is registered, so a worker exporting a million Everflow impressions stays in its
+150 MB (``bench/RESULTS.md``). Not a cycle being dodged: nothing else imports this module's
+dependencies."""
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-
-import matplotlib
-
-matplotlib.use("Agg")  # before anything imports pyplot: workers have no display
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from types import ModuleType
 
 __all__ = ["DPI", "SIZE", "draw"]
 
@@ -22,13 +24,30 @@ DPI = 100
 LINES = {"clicks": "clicks", "money_hits": "money hits", "safe_hits": "safe hits"}
 
 
+_loaded: tuple[ModuleType, ModuleType] | None = None
+_loading = threading.Lock()
+
+
+def _matplotlib() -> tuple[ModuleType, ModuleType]:
+    """matplotlib's Figure and Agg canvas modules, imported once per process (see above)."""
+    global _loaded
+    with _loading:
+        if _loaded is None:
+            matplotlib = importlib.import_module("matplotlib")
+            matplotlib.use("Agg")  # before anything imports pyplot: workers have no display
+            _loaded = (importlib.import_module("matplotlib.figure"),
+                       importlib.import_module("matplotlib.backends.backend_agg"))
+        return _loaded
+
+
 def draw(path: Path, days: Sequence[str], series: Mapping[str, Sequence[float]],
          per_stream: Mapping[str, Sequence[float]], title: str) -> int:
     """Write the chart to ``path``; its size in bytes. ``series``: totals a day by metric;
     ``per_stream``: one metric a day by stream name (empty: one panel only)."""
     # A Figure of our own, not pyplot's: nothing global to close, freed with the object.
-    fig = Figure(figsize=SIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
+    figure, agg = _matplotlib()
+    fig = figure.Figure(figsize=SIZE, dpi=DPI)
+    agg.FigureCanvasAgg(fig)
     panels = 2 if per_stream else 1
     top = fig.add_subplot(panels, 1, 1)
     x = range(len(days))
