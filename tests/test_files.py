@@ -26,7 +26,7 @@ from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
 from tests.throwaway.tally import WITH_TALLY, TallyApp
-from workers import filesweep, links, render, steps
+from workers import buildsteps, filesweep, links, render, steps
 from workers.jobs import Job
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
@@ -273,6 +273,26 @@ def test_the_sweep_deletes_files_whose_link_expired_and_keeps_the_rest(
     stack.rt.dispatch.sweep()
     wait_until(lambda: not (files_dir / again).exists(), what="the sweep actor to delete the expired file")
 
+
+
+def test_the_sweep_deletes_the_parts_of_builds_that_ended_and_keeps_those_still_building(
+    make: Callable[..., InProcessStack], slack: LocalSlack, vendor: Sandbox, files_dir: Path
+) -> None:
+    # A build failed by its deadline (or whose messages were lost) leaves its part files: they
+    # go at the next sweep; a build still running keeps every part it has fetched.
+    stack = make()
+    assert stack.rt is not None
+    ended, _ = running_job(stack, slack, vendor)
+    building, _ = running_job(stack, slack, vendor, "today")
+    for job_id in (ended, building, "J0000GNE0"):
+        part = buildsteps.parts_dir(stack.rt, job_id) / "20261101T000000.0.jsonl"
+        part.parent.mkdir(parents=True, exist_ok=True)
+        part.write_text('{"id": 1}\n')
+    assert steps.fail(stack.rt, ended, "the export did not finish before its deadline")
+    removed = filesweep.sweep(stack.rt)
+    assert sorted(removed) == sorted([ended, "J0000GNE0"])  # ended, and a record long expired
+    assert not buildsteps.parts_dir(stack.rt, ended).exists()
+    assert (buildsteps.parts_dir(stack.rt, building) / "20261101T000000.0.jsonl").exists()
 
 # -- words ----------------------------------------------------------------------------------
 

@@ -9,6 +9,11 @@ a job still running (a build writing its file) or finished but not yet posted (i
 may still come, for as long as a publish is tried) keeps its files whatever their age, and only
 directories named like a job id are touched, so a misconfigured ``ADOPS_FILES_DIR`` (``/tmp``)
 loses nothing of anyone else's.
+
+The build engine's part files (``<ADOPS_FILES_DIR>/parts/<job id>/``, ``workers.buildsteps``)
+are its own to delete once a build is assembled or cancelled; a build that ended any other way
+(failed by its deadline, its messages lost) leaves them behind, so the sweep deletes the parts
+of any job that has ended, or whose record is gone.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from pathlib import Path
 
 from workers import files
 from workers.runtime import Runtime
@@ -43,6 +49,28 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
         removed.append(entry.name)
     if removed:
         log.info("deleted the files of %d job(s) whose links expired: %s", len(removed), ", ".join(removed[:20]))
+    return removed + _sweep_parts(rt, root / PARTS)
+
+
+#: The folder under ADOPS_FILES_DIR that holds builds' part files (``buildsteps.parts_dir``).
+PARTS = "parts"
+
+
+def _sweep_parts(rt: Runtime, root: Path) -> list[str]:
+    """Delete the part files of builds that ended; the job ids whose parts went."""
+    try:
+        entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and files.looks_like_job(e.name)]
+    except FileNotFoundError:
+        return []
+    removed = []
+    for entry in entries:
+        job = rt.store.get(entry.name)
+        if job is not None and not job.terminal:
+            continue  # still building: its parts are its work so far
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(entry.name)
+    if removed:
+        log.info("deleted the part files of %d ended build(s): %s", len(removed), ", ".join(removed[:20]))
     return removed
 
 
