@@ -15,6 +15,7 @@ from pathlib import Path
 
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack, Message
+from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
 from workers.vendors.adspect.sandbox import AdspectApp
@@ -27,9 +28,12 @@ TARGET = next(s for s in STREAMS if s["name"] == "UK Native – Retarget")
 
 def shown(stack: InProcessStack, slack: LocalSlack, command: str, *, user: str = ADMIN) -> tuple[dict[str, str], Message]:
     job_id = queued_job(stack.command(command, user=user))
-    job = stack.wait_job(job_id, ("delivered",))
+    stack.wait_job(job_id, ("delivered",))
+    # Shown once the outcome is marked posted: a result with files is posted, then its files go
+    # into its thread, then it is edited to list them.
+    wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome posted")
     message = slack.wait_for(lambda: next((m for m in job_messages(slack, job_id) if "Adspect" in m.text + str(m.blocks)), None))
-    return job, message
+    return stack.job(job_id), message
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -73,11 +77,12 @@ def test_funnel_by_date_is_cut_with_the_whole_table_as_csv_and_a_chart(stack: In
     note = str(message.blocks)
     assert f"20 of {result['rows']} rows shown" in note
     assert files["text/csv"]["name"] in note and files["image/png"]["name"] in note
-    # Both are attached in Slack, in the channel of the message that shows the table (in its
-    # thread when the task had a progress message; this one was quicker than that).
+    # Both are attached in Slack, in the thread of the message that shows the table (the task
+    # was quicker than a progress message: its outcome is posted first to have a thread).
     shared = {f.name: f for f in slack.files(message.channel)}
     assert set(shared) == {files["text/csv"]["name"], files["image/png"]["name"]}
-    assert all(f.thread_ts in (None, message.ts) for f in shared.values())
+    assert all(f.thread_ts == message.ts for f in shared.values())
+    assert len([m for m in job_messages(slack, job["id"])]) == 1, "one message, edited; not two"
     assert shared[files["image/png"]["name"]].content == Path(files["image/png"]["path"]).read_bytes()
     assert shared[files["text/csv"]["name"]].content.decode().startswith("date,stream_id,stream,clicks")
     assert note.count("is uploaded to Slack") == 2

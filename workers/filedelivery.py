@@ -34,7 +34,7 @@ from workers.jobs import Job
 from workers.runtime import Runtime
 from workers.words import size
 
-__all__ = ["deliver_once"]
+__all__ = ["deliver_once", "needs_a_thread"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,15 @@ def deliver_once(rt: Runtime, job: Job) -> Job:
     if rt.store.transition(job.id, ["delivered"], result=result):
         rt.redis.delete(ledger)
     return job.model_copy(update={"result": result})
+
+
+def needs_a_thread(job: Job) -> bool:
+    """Files still to deliver, and no message of the job's own to put them under: a task quick
+    enough to post no progress message. Its outcome is posted first, so that the files land in
+    that message's thread, as they would under a progress message, not loose in the channel."""
+    return (job.state == "delivered" and bool(_wanted(job.result)) and not job.message_ts
+            and "delivery" not in job.result and "deliveries" not in job.result
+            and not job.params.get("update") and not job.private)
 
 
 def _wanted(result: dict[str, Any]) -> list[dict[str, Any]]:

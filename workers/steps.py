@@ -223,6 +223,8 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                 elif not job.params.get("update"):
                     delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
             return
+        if filedelivery.needs_a_thread(job) and delivery.deliver(rt, job, _outcome(vendors, job, meta=True)):
+            job = rt.store.get(job_id) or job  # now with the message its files go under
         job = filedelivery.deliver_once(rt, job)  # a built file: uploaded and/or linked, once
         if _post_outcome(rt, vendors, job):
             rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
