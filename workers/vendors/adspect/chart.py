@@ -4,7 +4,7 @@ as long as each figure is its own object (the OO API, never pyplot's global figu
 
 matplotlib (with numpy) costs a worker process about 35 MB the moment it is imported, and most
 workers never draw a chart: it is imported on the first chart a process draws, not when the
-vendor folder is registered, so a worker exporting a million Everflow impressions stays in its
+vendor folder is registered, so a worker exporting a million rows of another vendor stays in its
 150 MB (``bench/RESULTS.md``). Not a cycle being dodged: nothing else imports this module's
 dependencies."""
 
