@@ -28,6 +28,9 @@ test: $(VENV)/.installed redis-server
 bench: $(VENV)/.installed redis-server
 	$(PY) bench/ack_latency.py
 	$(PY) bench/exports_inflight.py
+	$(PY) bench/everflow_requests.py
+	$(PY) bench/everflow_memory.py
+	$(PY) bench/adspect_clicklog.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
