@@ -23,18 +23,24 @@ from __future__ import annotations
 
 import argparse
 import csv
-import multiprocessing
 import resource
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RedisServer, SlackProcess, stop, update_results, worker_export  # noqa: E402
+from common import (  # noqa: E402
+    RedisServer,
+    SlackProcess,
+    days_ending_yesterday,
+    in_child,
+    stop,
+    update_results,
+    worker_export,
+)
 from exports_inflight import start_sandbox  # noqa: E402
 
 from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402
@@ -43,14 +49,10 @@ BUDGET_MB = 150
 COLUMNS = ["timestamp", "ip_address", "country_code", "stream_id", "click_id", "target", "reasons"]
 
 
-def _range(days: int) -> tuple[date, date]:
-    end = date.today() - timedelta(days=1)
-    return end - timedelta(days=days - 1), end
-
 
 def adspect_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
                    extra: dict[str, str]) -> dict[str, Any]:
-    start, end = _range(days)
+    start, end = days_ending_yesterday(days)
     return worker_export(f"export adspect clicks {start}..{end} columns={','.join(COLUMNS)} tz=UTC", f"ad{days}",
                          workdir, redis_url, slack, sandbox_url,
                          {"ADSPECT_API_KEY": SANDBOX_TOKEN, "ADSPECT_BASE_URL": sandbox_url + "/adspect", **extra})
@@ -64,7 +66,7 @@ def _baseline(days: int, sandbox_url: str, out: Any) -> None:
     from workers.vendors.adspect.client import AdspectClient, query
     from workers.vendors.adspect.models import parse_row
 
-    start, end = _range(days)
+    start, end = days_ending_yesterday(days)
     params = {"start": start.isoformat(), "end": end.isoformat(), "tz": "UTC", "columns": COLUMNS}
     began = time.monotonic()
     everything: list[Any] = []
@@ -92,13 +94,7 @@ def _baseline(days: int, sandbox_url: str, out: Any) -> None:
 
 
 def baseline(days: int, sandbox_url: str) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_baseline, args=(days, sandbox_url, child))
-    proc.start()
-    result = parent.recv()
-    proc.join()
-    return dict(result)
+    return in_child(_baseline, days, sandbox_url)
 
 
 def main() -> None:

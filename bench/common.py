@@ -17,9 +17,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -378,3 +378,21 @@ def update_results(name: str, title: str, body: str) -> None:
     pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def days_ending_yesterday(days: int) -> tuple[date, date]:
+    """The first and last day of ``days`` days ending yesterday (a range every vendor keeps)."""
+    end = date.today() - timedelta(days=1)
+    return end - timedelta(days=days - 1), end
+
+
+def in_child(target: Callable[..., None], *args: Any) -> dict[str, Any]:
+    """Run ``target(*args, conn)`` in a fresh (spawned) process and return what it sends on
+    ``conn``: a baseline's own peak RSS is then its process's alone."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(*args, child))
+    proc.start()
+    result = parent.recv()
+    proc.join()
+    return dict(result)

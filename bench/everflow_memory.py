@@ -25,12 +25,10 @@ from __future__ import annotations
 import argparse
 import csv
 import heapq
-import multiprocessing
 import resource
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (  # noqa: E402
     RedisServer,
     SlackProcess,
+    days_ending_yesterday,
+    in_child,
     stop,
     update_results,
     worker_export,
@@ -50,15 +50,11 @@ from devkit.sandbox import Sandbox  # noqa: E402
 BUDGET_MB = 150
 
 
-def _range(days: int) -> tuple[date, date]:
-    end = date.today() - timedelta(days=1)
-    return end - timedelta(days=days - 1), end
-
 
 def everflow_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
                     extra: dict[str, str]) -> dict[str, Any]:
     """One export through a fresh web + worker; the worker process's peak RSS and the job's result."""
-    start, end = _range(days)
+    start, end = days_ending_yesterday(days)
     return worker_export(f"export everflow impressions {start}..{end}", str(days), workdir, redis_url, slack,
                          sandbox_url, {"EVERFLOW_API_KEY": Sandbox.TOKEN,
                                        "EVERFLOW_BASE_URL": sandbox_url + "/everflow", **extra})
@@ -72,7 +68,7 @@ def _baseline(days: int, sandbox_url: str, out: Any) -> None:
     from workers.vendors.everflow.client import EverflowClient
     from workers.vendors.everflow.limits import EverflowLimits
 
-    start, end = _range(days)
+    start, end = days_ending_yesterday(days)
     params = {"op": "everflow-impressions", "start": f"{start} 00:00:00", "end": f"{end} 23:59:59",
               "timezone_id": 67, "filters": []}
     builder = EverflowImpressions()
@@ -108,13 +104,7 @@ def _baseline(days: int, sandbox_url: str, out: Any) -> None:
 
 
 def baseline(days: int, sandbox_url: str) -> dict[str, Any]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_baseline, args=(days, sandbox_url, child))
-    proc.start()
-    result = parent.recv()
-    proc.join()
-    return dict(result)
+    return in_child(_baseline, days, sandbox_url)
 
 
 def main() -> None:

@@ -159,10 +159,7 @@ class SlackEgress:
                 response = http.post(upload_url, content=chunks(), headers=headers)
         except httpx.HTTPError as exc:
             raise SlackRetryLater(5.0, type(exc).__name__) from None
-        if response.status_code == 429:
-            raise SlackRetryLater(_retry_after(response.headers), "ratelimited")
-        if response.status_code >= 500:
-            raise SlackRetryLater(5.0, f"http_{response.status_code}")
+        _raise_if_later(response.status_code, response.headers)
         if response.status_code != 200:
             log.error("slack upload failed: HTTP %s", response.status_code)
             raise SlackError(f"upload_http_{response.status_code}")
@@ -206,12 +203,18 @@ class SlackEgress:
             )
         except OSError as exc:
             raise SlackRetryLater(5.0, type(exc).__name__) from None
-        if response.status_code == 429:
-            raise SlackRetryLater(_retry_after(response.headers), "ratelimited")
-        if response.status_code >= 500:
-            raise SlackRetryLater(5.0, f"http_{response.status_code}")
+        _raise_if_later(response.status_code, response.headers)
         if response.status_code != 200:
             raise CannotPost((response.body or f"http_{response.status_code}").strip())
+
+
+def _raise_if_later(status: int, headers: Any) -> None:
+    """A plain HTTP answer from Slack (an upload URL, a response_url) asking us to come back:
+    429 with its Retry-After, a 5xx in a few seconds."""
+    if status == 429:
+        raise SlackRetryLater(_retry_after(headers), "ratelimited")
+    if status >= 500:
+        raise SlackRetryLater(5.0, f"http_{status}")
 
 
 def _retry_after(headers: Any) -> float:
