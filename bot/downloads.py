@@ -50,9 +50,8 @@ def serve(settings: Settings, environ: dict[str, Any], start_response: StartResp
         return _text(start_response, "404 Not Found", "This file is no longer here. Run the command again.")
     # Once open, the file can be swept meanwhile: this descriptor still reads all of it.
     size = os.fstat(f.fileno()).st_size
-    kind = "application/gzip" if target.name.endswith(".gz") else "text/csv; charset=utf-8"
     start_response("200 OK", [
-        ("Content-Type", kind),
+        ("Content-Type", files.content_type(target.name)),
         ("Content-Length", str(size)),
         # files.locate admits only plain names (no quotes, no separators): safe in the header.
         ("Content-Disposition", f'attachment; filename="{target.name}"'),

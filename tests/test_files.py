@@ -26,7 +26,7 @@ from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
 from tests.throwaway.tally import WITH_TALLY, TallyApp
-from workers import buildsteps, filesweep, links, render, steps
+from workers import files, filesweep, links, render, steps
 from workers.jobs import Job
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
@@ -285,14 +285,14 @@ def test_the_sweep_deletes_the_parts_of_builds_that_ended_and_keeps_those_still_
     ended, _ = running_job(stack, slack, vendor)
     building, _ = running_job(stack, slack, vendor, "today")
     for job_id in (ended, building, "J0000GNE0"):
-        part = buildsteps.parts_dir(stack.rt, job_id) / "20261101T000000.0.jsonl"
+        part = files.parts_dir(stack.rt.settings, job_id) / "20261101T000000.0.jsonl"
         part.parent.mkdir(parents=True, exist_ok=True)
         part.write_text('{"id": 1}\n')
     assert steps.fail(stack.rt, ended, "the export did not finish before its deadline")
     removed = filesweep.sweep(stack.rt)
     assert sorted(removed) == sorted([ended, "J0000GNE0"])  # ended, and a record long expired
-    assert not buildsteps.parts_dir(stack.rt, ended).exists()
-    assert (buildsteps.parts_dir(stack.rt, building) / "20261101T000000.0.jsonl").exists()
+    assert not files.parts_dir(stack.rt.settings, ended).exists()
+    assert (files.parts_dir(stack.rt.settings, building) / "20261101T000000.0.jsonl").exists()
 
 # -- words ----------------------------------------------------------------------------------
 
@@ -340,5 +340,7 @@ def test_a_task_s_several_files_are_each_delivered_once_even_when_slack_waits_be
     assert len(slack.calls_of("files.getUploadURLExternal")) == 2
     assert [c.ok for c in slack.calls_of("files.completeUploadExternal")] == [True, False, True]
     assert "`funnel.csv`" in text and "`trend.png`" in text and text.count("is uploaded to Slack") == 2
-    links_shown = LINK.findall(text)
-    assert [get(stack, url).content for url in links_shown] == [CSV, chart.read_bytes()]
+    served = [get(stack, url) for url in LINK.findall(text)]
+    assert [r.content for r in served] == [CSV, chart.read_bytes()]
+    # Each served as what it is: a chart is not a CSV.
+    assert [r.headers["content-type"] for r in served] == ["text/csv; charset=utf-8", "image/png"]

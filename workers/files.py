@@ -13,6 +13,7 @@ it is uploaded or linked; the ``.gz`` replaces the original so the disk holds on
 from __future__ import annotations
 
 import gzip
+import mimetypes
 import os
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from workers.settings import Settings
 
-__all__ = ["CHUNK", "Ready", "job_dir", "locate", "looks_like_job", "ready"]
+__all__ = ["CHUNK", "Ready", "content_type", "job_dir", "locate", "looks_like_job", "parts_dir", "parts_root", "ready"]
 
 #: Bytes read at a time when a file is copied, gzipped, uploaded or served: memory stays flat.
 CHUNK = 1 << 16
@@ -42,6 +43,23 @@ def job_dir(settings: Settings, job_id: str) -> Path:
     return settings.adops_files_dir / job_id
 
 
+def parts_root(settings: Settings) -> Path:
+    """Where the build engine keeps its part files, a folder per job (never served)."""
+    return settings.adops_files_dir / "parts"
+
+
+def parts_dir(settings: Settings, job_id: str) -> Path:
+    return parts_root(settings) / job_id
+
+
+def content_type(name: str) -> str:
+    """What a file is, from its name: a CSV, a PNG chart, or gzip when it was packed."""
+    if name.endswith(".gz"):
+        return "application/gzip"
+    guessed = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return f"{guessed}; charset=utf-8" if guessed.startswith("text/") else guessed
+
+
 def locate(settings: Settings, job_id: str, name: str) -> Path | None:
     """The path of job ``job_id``'s file ``name``, or None when the pair can't name one of ours
     (a segment that is not a plain file name, a directory that is not a job's)."""
@@ -58,10 +76,6 @@ class Ready:
     name: str
     size: int
     gzipped: bool
-
-    @property
-    def content_type(self) -> str:
-        return "application/gzip" if self.gzipped else "text/csv"
 
 
 def ready(settings: Settings, path: Path) -> Ready | None:
