@@ -34,6 +34,7 @@ from typing import Any, TextIO
 
 from redis.exceptions import LockError
 
+from workers import files
 from workers.builds import Builder, first_seen, merge_tally
 from workers.buildstore import BuildStore, Done
 from workers.delivery import refresh_progress
@@ -43,20 +44,12 @@ from workers.runtime import Runtime
 from workers.steps import FAILED, fail, vendor_call
 from workers.vendors.spec import Catalogue
 
-__all__ = ["JsonlSink", "assemble", "output_dir", "part", "parts_dir", "plan", "rescue"]
+__all__ = ["JsonlSink", "assemble", "part", "plan", "rescue"]
 
 log = logging.getLogger(__name__)
 
 
-# -- where files go -------------------------------------------------------------------------------
-
-
-def parts_dir(rt: Runtime, job_id: str) -> Path:
-    return Path(rt.settings.adops_files_dir) / "parts" / job_id
-
-
-def output_dir(rt: Runtime, job_id: str) -> Path:
-    return Path(rt.settings.adops_files_dir) / job_id
+# -- where part rows go ---------------------------------------------------------------------------
 
 
 class JsonlSink:
@@ -116,11 +109,7 @@ def plan(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
             return
     # Also reached by a redelivered plan whose first run died before sending every part: the
     # copies it sends again find their parts done, or run them (a try of their own, see above).
-    pending = store.pending(job_id)
-    for p in pending:
-        rt.dispatch.part(job_id, p.key)
-    if not pending:
-        rt.dispatch.assemble(job_id)
+    _send_what_is_waited_on(rt, store, job_id)
     fresh = rt.store.get(job_id)
     if fresh is not None:
         refresh_progress(rt, vendors, fresh)
@@ -145,7 +134,7 @@ def part(rt: Runtime, vendors: Catalogue, job_id: str, key: str) -> None:
     store.touch(job_id, rt.clock())
     builder = vendors.build(job.params["op"])
     name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key)}.{secrets.token_hex(4)}.jsonl"
-    path = parts_dir(rt, job_id) / name
+    path = files.parts_dir(rt.settings, job_id) / name
     with JsonlSink(path) as sink:
         fetched = vendor_call(rt, vendors, job, lambda: builder.fetch(rt.client(job.vendor), job.params, todo, sink))
     if fetched is FAILED:
@@ -178,6 +167,16 @@ def _resend_after(rt: Runtime, store: BuildStore, job_id: str, done: Done) -> No
         rt.dispatch.assemble(job_id)
 
 
+def _send_what_is_waited_on(rt: Runtime, store: BuildStore, job_id: str) -> int:
+    """Send every pending part, or the assembly when none is left; how many parts were sent."""
+    pending = store.pending(job_id)
+    for p in pending:
+        rt.dispatch.part(job_id, p.key)
+    if not pending:
+        rt.dispatch.assemble(job_id)
+    return len(pending)
+
+
 #: An assembly that finds another one under way leaves it to finish.
 ASSEMBLE_LOCK_WAIT = 0.1
 
@@ -202,7 +201,7 @@ def assemble(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
 def _assemble(rt: Runtime, vendors: Catalogue, store: BuildStore, job: Job) -> None:
     builder = vendors.build(job.params["op"])
     done = store.all_done(job.id)
-    folder = parts_dir(rt, job.id)
+    folder = files.parts_dir(rt.settings, job.id)
     missing = [d.key for d in done if not (folder / d.file).exists()]
     if missing:
         log.error("job %s: the files of parts %s are not in %s; is ADOPS_FILES_DIR shared by every worker?",
@@ -237,9 +236,9 @@ def _write_csv(rt: Runtime, builder: Builder, job: Job, done: list[Done]) -> tup
     """Stream every recorded part's rows, in key order, into the CSV: a line in, a line out, so
     memory does not grow with the rows. Written under a temporary name and renamed, so a rerun
     (or a reader) never sees half a file."""
-    folder = parts_dir(rt, job.id)
+    folder = files.parts_dir(rt.settings, job.id)
     columns = builder.columns(first_seen(d.columns for d in done))
-    out = output_dir(rt, job.id)
+    out = files.job_dir(rt.settings, job.id)
     out.mkdir(parents=True, exist_ok=True)
     final = out / builder.file_name(job)
     temp = out / f".{final.name}.{secrets.token_hex(4)}.tmp"
@@ -263,7 +262,7 @@ def _clean_up(rt: Runtime, store: BuildStore, job: Job | None) -> None:
     """A build that ended without being delivered keeps no part files and no bookkeeping."""
     if job is None or not job.terminal or job.state == "delivered":
         return
-    shutil.rmtree(parts_dir(rt, job.id), ignore_errors=True)
+    shutil.rmtree(files.parts_dir(rt.settings, job.id), ignore_errors=True)
     store.forget(job.id)
 
 
@@ -284,12 +283,8 @@ def rescue(rt: Runtime, job: Job, now: float) -> bool:
         log.warning("job %s: its build was never planned: planning it again", job.id)
         rt.dispatch.start("build", job.id)
         return True
-    pending = store.pending(job.id)
-    log.warning("job %s: no part of its build moved for %.0f s: sending %s again", job.id,
-                now - job.updated_at, f"{len(pending)} part(s)" if pending else "the assembly")
-    for p in pending:
-        rt.dispatch.part(job.id, p.key)
-    if not pending:
-        rt.dispatch.assemble(job.id)
+    sent = _send_what_is_waited_on(rt, store, job.id)
+    log.warning("job %s: no part of its build moved for %.0f s: sent %s again", job.id,
+                now - job.updated_at, f"{sent} part(s)" if sent else "the assembly")
     return True
 

@@ -49,11 +49,7 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
         removed.append(entry.name)
     if removed:
         log.info("deleted the files of %d job(s) whose links expired: %s", len(removed), ", ".join(removed[:20]))
-    return removed + _sweep_parts(rt, root / PARTS)
-
-
-#: The folder under ADOPS_FILES_DIR that holds builds' part files (``buildsteps.parts_dir``).
-PARTS = "parts"
+    return removed + _sweep_parts(rt, files.parts_root(rt.settings))
 
 
 def _sweep_parts(rt: Runtime, root: Path) -> list[str]:
