@@ -53,8 +53,8 @@ def request(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
     if not job.export_id:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return  # cancelled (or failed) since it was queued: ask the vendor for nothing
-        export_id = _vendor(rt, vendors, job, lambda: _create_once(rt, vendors, job))
-        if export_id is _FAILED:
+        export_id = vendor_call(rt, vendors, job, lambda: _create_once(rt, vendors, job))
+        if export_id is FAILED:
             return
         if not rt.store.transition(
             job_id, ["queued", "requesting"], "waiting", export_id=export_id, vendor_state="QUEUED", last_error="",
@@ -117,8 +117,8 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
     job = rt.store.get(job_id)
     if job is None or job.state != "waiting" or job.poll_seq != seq:
         return  # finished, cancelled, or a stale duplicate of a poll that already ran
-    status = _vendor(rt, vendors, job, lambda: rt.client(job.vendor).check(job.export_id))
-    if status is _FAILED:
+    status = vendor_call(rt, vendors, job, lambda: rt.client(job.vendor).check(job.export_id))
+    if status is FAILED:
         return
     now = rt.clock()
     if status.state == "failed":
@@ -184,8 +184,8 @@ def run_task(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         if not rt.store.transition(job_id, ["queued", "requesting"], "requesting"):
             return
     with _progress_after(rt, vendors, job_id, rt.settings.adops_task_progress_after):
-        result = _vendor(rt, vendors, job, lambda: task.run(rt, job))
-    if result is _FAILED:
+        result = vendor_call(rt, vendors, job, lambda: task.run(rt, job))
+    if result is FAILED:
         return
     if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
         rt.dispatch.publish(job_id)
@@ -318,38 +318,36 @@ def cancel_for(rt: Runtime, job_id: str, user_id: str) -> str:
 
 # -- helpers --------------------------------------------------------------------------------
 
-_FAILED: Any = object()
+FAILED: Any = object()
 
 
-def _vendor(rt: Runtime, vendors: Catalogue, job: Job, call: Callable[[], Any]) -> Any:
+def vendor_call(rt: Runtime, vendors: Catalogue, job: Job, call: Callable[[], Any]) -> Any:
     """Run one vendor call for a step: transient trouble is retried (and said, see
     :mod:`workers.retries`), a refusal is answered to the person alone, anything else the
-    person must act on fails the job with its message; those two give ``_FAILED``."""
+    person must act on fails the job with its message; those two give ``FAILED``."""
     try:
         result = call()
     except VendorTransient as exc:
         raise retry_later(rt, vendors, job, exc) from None
     except Refused as exc:
         fail(rt, job.id, exc.user_message, refused=True)
-        return _FAILED
+        return FAILED
     except ConfigError as exc:
         # The setting's name is for the operator (the log), not the person who asked.
         log.warning("job %s: %s", job.id, exc)
         what = f"{vendors.display(job.vendor)} is not set up here" if isinstance(exc, NotConfigured) else (
             "The bot's configuration is incomplete")
         fail(rt, job.id, f"{what}; an admin needs to check it.")
-        return _FAILED
+        return FAILED
     except VendorError as exc:
         fail(rt, job.id, exc.user_message or str(exc))
-        return _FAILED
+        return FAILED
     if job.retry_note:  # the vendor answered again: the retry is over
         rt.store.update(job.id, retry_note="", next_try_at=0.0, tries=0, max_tries=0)
     return result
 
 
 #: The build steps (``workers.buildsteps``) call vendors under the same policy.
-vendor_call = _vendor
-FAILED = _FAILED
 
 
 @contextmanager
