@@ -32,20 +32,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    RedisServer,
-    SlackProcess,
-    days_ending_yesterday,
-    in_child,
-    stop,
-    update_results,
-    worker_export,
-)
-from exports_inflight import start_sandbox  # noqa: E402
+from common import SlackProcess, update_results  # noqa: E402
+from worker_memory import days_ending_yesterday, in_child, run_sizes, verdict, worker_export  # noqa: E402
 
 from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402
 
-BUDGET_MB = 150
 COLUMNS = ["timestamp", "ip_address", "country_code", "stream_id", "click_id", "target", "reasons"]
 
 
@@ -107,47 +98,12 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not update RESULTS.md")
     args = parser.parse_args()
-    lines = ["| process | days | rows | requests | CSV bytes | peak RSS MB | s | rows/s |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
-    results: list[dict[str, Any]] = []
-    b: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-adspect-") as tmp:
-        workdir = Path(tmp)
-        redis_server = RedisServer(workdir)
-        slack = SlackProcess()
-        sandbox = None
-        try:
-            sandbox, sandbox_url = start_sandbox(3.0, workdir / "sandbox.log",
-                                                 ["--set", f"adspect.clicks_per_day={args.per_day}"])
-            for db, days in ((1, args.small), (2, args.days)):
-                r = adspect_export(days, workdir, redis_server.url(db), slack, sandbox_url,
-                                   dict(item.split("=", 1) for item in args.env))
-                results.append(r)
-                lines.append(f"| the worker (`bot.cli worker`'s Dramatiq worker process; file `{r['file']}`) | {days} "
-                             f"| {r['rows']:,} | {r['requests']} | {r['bytes']:,} | **{r['peak_mb']:.0f}** "
-                             f"| {r['seconds']:.0f} | {r['rows'] / r['seconds']:,.0f} |")
-                print(lines[-1], f"(dramatiq parent {r['parent_mb']:.0f} MB; peak last grew while {r['when']})",
-                      flush=True)
-            if not args.no_baseline:
-                b = baseline(args.days, sandbox_url)
-                lines.append(f"| baseline (every row in memory, then the CSV) | {args.days} "
-                             f"| {b['rows']:,} | {b['requests']} | {b['bytes']:,} | {b['peak_mb']:.0f} "
-                             f"| {b['seconds']:.0f} | {b['rows'] / b['seconds']:,.0f} |")
-                print(lines[-1], flush=True)
-        finally:
-            stop(sandbox)
-            slack.stop()
-            redis_server.stop()
-    small, big = results
-    flat = big["peak_mb"] <= small["peak_mb"] * 1.2
-    ok = "holds" if flat and big["peak_mb"] < BUDGET_MB else "NOT MET"
-    verdict = (f"Budget: the worker's peak RSS flat and < {BUDGET_MB} MB: {small['peak_mb']:.0f} MB at "
-               f"{small['rows']:,} rows, {big['peak_mb']:.0f} MB at {big['rows']:,} rows ({ok}; "
-               f"{'flat' if flat else 'NOT flat'}). {big['rows'] / big['seconds']:,.0f} rows/s end to end at "
-               f"{big['rows']:,} rows.")
-    if b:
-        verdict += f" Loading everything takes {b['peak_mb']:.0f} MB."
-    body = "\n".join([*lines, "", verdict, "", f"Setup: private redis-server, the vendor sandbox "
+    measured = run_sizes(adspect_export, None if args.no_baseline else baseline, small=args.small, days=args.days,
+                         env=dict(item.split("=", 1) for item in args.env), rate=True,
+                         sandbox_args=["--set", f"adspect.clicks_per_day={args.per_day}"])
+    big = measured.big
+    said = f"{verdict(measured)} {big['rows'] / big['seconds']:,.0f} rows/s end to end at {big['rows']:,} rows."
+    body = "\n".join([*measured.lines, "", said, "", f"Setup: private redis-server, the vendor sandbox "
                       f"(`python -m devkit.sandbox --set adspect.clicks_per_day={args.per_day}`, the log generated as it "
                       f"is sent), the fake Slack, the web ingress and one worker (`python -m bot.cli worker --processes 1`, "
                       f"default threads), each its own process on the same machine. The export is a signed "

@@ -7,7 +7,6 @@ in its own process group and stopped with it, whatever happens to the bench.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import platform
@@ -15,11 +14,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -29,7 +27,6 @@ if str(REPO) not in sys.path:  # run as `python bench/<script>.py`: sys.path[0] 
     sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
-import redis  # noqa: E402
 
 from devkit.slack import signing  # noqa: E402
 from tests.harness import BOT_TOKEN, SIGNING_SECRET, RedisServer, free_port, wait_until  # noqa: E402
@@ -53,7 +50,6 @@ __all__ = [
     "update_results",
     "wait_until",
     "wait_worker_ready",
-    "worker_export",
 ]
 
 RESULTS = REPO / "bench" / "RESULTS.md"
@@ -159,98 +155,6 @@ def wait_worker_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float =
 
 
 # -- the fake Slack in a process of its own ---------------------------------------------------
-
-
-# -- the real worker's peak RSS (bench/everflow_memory.py, bench/adspect_clicklog.py) --------------------
-
-JOB_ID = re.compile(r"J[0-9A-Z]{8}")
-
-
-def _group(pgid: int) -> list[int]:
-    """Live pids of process group ``pgid``."""
-    pids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid:
-            pids.append(int(stat.parent.name))
-    return pids
-
-
-def _hwm_mb(pid: int) -> float:
-    try:
-        found = re.search(r"VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    except OSError:
-        return 0.0
-    return int(found.group(1)) / 1024 if found else 0.0
-
-
-def worker_export(command: str, tag: str, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
-                  env: dict[str, str]) -> dict[str, Any]:
-    """One ``/adops <command>`` export through a fresh web ingress + ``bot.cli worker --processes 1``.
-
-    The file is delivered as a signed link only (``ADOPS_SLACK_UPLOAD_MAX=1``) into a temp files dir.
-    Answers the job's result beside the Dramatiq worker child's peak RSS (``VmHWM``, read every 0.2 s
-    and once the outcome is posted), the sandbox requests it cost and the seconds from the command.
-    ``env`` adds the vendor's settings (base URL, key) and any knob being tried.
-    """
-    files = workdir / f"files-{tag}"
-    files.mkdir()
-    env = base_env(redis_url, slack.api_url, **{
-        "ADOPS_FILES_DIR": str(files), "ADOPS_SLACK_UPLOAD_MAX": "1",
-        "ADOPS_PUBLIC_URL": "http://127.0.0.1:9", "ADOPS_LINK_SECRET": "bench-secret-0123456789",
-        "ADOPS_EXPORT_DEADLINE": "3600", **env,
-    })
-    web_port = free_port()
-    web_log, worker_log = workdir / f"web-{tag}.log", workdir / f"worker-{tag}.log"
-    web = spawn(["-m", "bot.cli", "web", "--host", "127.0.0.1", "--port", str(web_port), "--workers", "1"], env, web_log)
-    worker = spawn(["-m", "bot.cli", "worker", "--processes", "1"], env, worker_log)
-    try:
-        wait_healthy(f"http://127.0.0.1:{web_port}/healthz", web, web_log)
-        wait_worker_ready(worker, worker_log)
-        requests0 = sum(httpx.get(sandbox_url + "/_sandbox/stats").json().values())
-        body = command_body(command, user=f"UMEM{tag.upper()}")
-        began = time.monotonic()
-        answer = httpx.post(f"http://127.0.0.1:{web_port}/slack/events", content=body, headers=signed_headers(body))
-        found = JOB_ID.search(answer.text)
-        if answer.status_code != 200 or not found:
-            raise SystemExit(f"the ingress did not queue the export: {answer.status_code} {answer.text[:500]}")
-        key = f"adops:job:{found.group(0)}"
-        client = redis.Redis.from_url(redis_url, decode_responses=True)
-        peaks: dict[int, float] = {}
-        when = "?"  # the job's state when the worker's peak last grew: which step costs the memory
-        while True:
-            job = client.hgetall(key)
-            busiest = max((mb for pid, mb in peaks.items() if pid != worker.pid), default=0.0)
-            for pid in _group(worker.pid):
-                hwm = _hwm_mb(pid)
-                if pid != worker.pid and hwm > busiest:
-                    when = job.get("state", "?")
-                peaks[pid] = max(peaks.get(pid, 0.0), hwm)
-            if job.get("outcome_posted") == "1":
-                break
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited:\n{worker_log.read_text(errors='replace')[-3000:]}")
-            if time.monotonic() - began > 1800:
-                raise SystemExit(f"no outcome after 30 min: {job}")
-            time.sleep(0.2)
-        seconds = time.monotonic() - began
-        for pid in _group(worker.pid):
-            peaks[pid] = max(peaks.get(pid, 0.0), _hwm_mb(pid))
-        if job.get("state") != "delivered":
-            raise SystemExit(f"the export was not delivered: {job}")
-        result = json.loads(job["result"])
-        requests = sum(httpx.get(sandbox_url + "/_sandbox/stats").json().values()) - requests0
-    finally:
-        stop(worker, 30)
-        stop(web)
-    # The process `bot.cli worker` became (the dramatiq parent) only watches; the busiest child works.
-    children = {pid: mb for pid, mb in peaks.items() if pid != worker.pid}
-    return {"rows": result["rows"], "requests": requests, "bytes": result["file"]["bytes"],
-            "peak_mb": max(children.values()), "parent_mb": peaks.get(worker.pid, 0.0), "seconds": seconds,
-            "file": result["file"]["name"], "when": when}
 
 
 def _serve_slack(conn: Any, bot_token: str) -> None:
@@ -379,20 +283,3 @@ def update_results(name: str, title: str, body: str) -> None:
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text if text.endswith("\n") else text + "\n")
 
-
-def days_ending_yesterday(days: int) -> tuple[date, date]:
-    """The first and last day of ``days`` days ending yesterday (a range every vendor keeps)."""
-    end = date.today() - timedelta(days=1)
-    return end - timedelta(days=days - 1), end
-
-
-def in_child(target: Callable[..., None], *args: Any) -> dict[str, Any]:
-    """Run ``target(*args, conn)`` in a fresh (spawned) process and return what it sends on
-    ``conn``: a baseline's own peak RSS is then its process's alone."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(*args, child))
-    proc.start()
-    result = parent.recv()
-    proc.join()
-    return dict(result)

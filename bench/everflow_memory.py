@@ -34,21 +34,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    RedisServer,
-    SlackProcess,
-    days_ending_yesterday,
-    in_child,
-    stop,
-    update_results,
-    worker_export,
-)
-from exports_inflight import start_sandbox  # noqa: E402
+from common import SlackProcess, update_results  # noqa: E402
+from worker_memory import days_ending_yesterday, in_child, run_sizes, verdict, worker_export  # noqa: E402
 
 from devkit.sandbox import Sandbox  # noqa: E402
-
-BUDGET_MB = 150
-
 
 
 def everflow_export(days: int, workdir: Path, redis_url: str, slack: SlackProcess, sandbox_url: str,
@@ -116,48 +105,19 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    lines = ["| process | days | rows | requests | CSV bytes | peak RSS MB | s |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
-    results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        workdir = Path(tmp)
-        redis_server = RedisServer(workdir)
-        slack = SlackProcess()
-        sandbox = None
-        try:
-            sandbox, sandbox_url = start_sandbox(3.0, workdir / "sandbox.log")
-            for db, days in ((1, args.small), (2, args.days)):
-                r = everflow_export(days, workdir, redis_server.url(db), slack, sandbox_url,
-                                  dict(item.split("=", 1) for item in args.env))
-                results.append(r)
-                lines.append(f"| the worker (`bot.cli worker`'s Dramatiq worker process; file `{r['file']}`) | {days} "
-                             f"| {r['rows']:,} | {r['requests']} | {r['bytes']:,} | **{r['peak_mb']:.0f}** | {r['seconds']:.0f} |")
-                print(lines[-1], f"(dramatiq parent {r['parent_mb']:.0f} MB; peak last grew while {r['when']})", flush=True)
-            if not args.no_baseline:
-                b = baseline(args.days, sandbox_url)
-                lines.append(f"| baseline (every row in memory, then the CSV) | {args.days} | {b['rows']:,} | "
-                             f"{b['requests']} | {b['bytes']:,} | {b['peak_mb']:.0f} | {b['seconds']:.0f} |")
-                print(lines[-1], flush=True)
-        finally:
-            stop(sandbox)
-            slack.stop()
-            redis_server.stop()
-    small, big = results
-    flat = big["peak_mb"] <= small["peak_mb"] * 1.2
-    ok = "holds" if flat and big["peak_mb"] < BUDGET_MB else "NOT MET"
-    verdict = (f"Budget: the worker's peak RSS flat and < {BUDGET_MB} MB: {small['peak_mb']:.0f} MB at {small['rows']:,} "
-               f"rows, {big['peak_mb']:.0f} MB at {big['rows']:,} rows ({ok}).")
-    if not args.no_baseline:
-        verdict += f" Loading everything takes {results and b['peak_mb']:.0f} MB."
-    body = "\n".join([*lines, "", verdict, "", "Setup: private redis-server, the vendor sandbox, the fake Slack, the web "
-                      "ingress and one worker (`python -m bot.cli worker --processes 1`, default threads), each its own "
-                      "process; the export is a signed `/adops export everflow impressions <range>` through the ingress "
-                      "and the engine; the CSV is gzipped and delivered as a signed link only (`ADOPS_SLACK_UPLOAD_MAX=1`). Peak RSS of the worker is `VmHWM` of the Dramatiq worker "
+    measured = run_sizes(everflow_export, None if args.no_baseline else baseline, small=args.small, days=args.days,
+                         env=dict(item.split("=", 1) for item in args.env))
+    body = "\n".join([*measured.lines, "", verdict(measured), "", "Setup: private redis-server, the vendor sandbox, "
+                      "the fake Slack, the web ingress and one worker (`python -m bot.cli worker --processes 1`, default "
+                      "threads), each its own process; the export is a signed `/adops export everflow impressions "
+                      "<range>` through the ingress and the engine; the CSV is gzipped and delivered as a signed link "
+                      "only (`ADOPS_SLACK_UPLOAD_MAX=1`). Peak RSS of the worker is `VmHWM` of the Dramatiq worker "
                       "process (a fresh one per size); the baseline's is its process's `ru_maxrss`, reading the same "
                       "sandbox process over HTTP."])
     print(body)
     if not args.no_write:
-        update_results("everflow_memory", "Everflow 1 000 000-row export, peak RSS of the worker (`bench/everflow_memory.py`)", body)
+        update_results("everflow_memory", "Everflow 1 000 000-row export, peak RSS of the worker "
+                       "(`bench/everflow_memory.py`)", body)
 
 
 if __name__ == "__main__":
