@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 __all__ = [
@@ -84,9 +84,3 @@ def cut_windows(start: int, end: int, size: int = MAX_WINDOW) -> list[tuple[int,
         out.append((at, last))
         at = last + 1
     return out
-
-
-def utc_of(seconds: int, zone: str) -> datetime:
-    """The instant a wall-clock second names in ``zone`` (the first one, in a repeated hour)."""
-    naive = datetime(1970, 1, 1) + timedelta(seconds=seconds)
-    return naive.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
