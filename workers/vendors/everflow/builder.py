@@ -19,7 +19,7 @@ from workers.builds import Fetched, Part, Plan, RowSink, merge_tally, top
 from workers.errors import Refused
 from workers.jobs import Job
 from workers.mrkdwn import Mrkdwn, md
-from workers.render import Rendered, note, section
+from workers.render import Rendered, fallback, note, section
 from workers.vendors.everflow.client import EverflowClient
 from workers.vendors.everflow.rows import column_order, flatten, tally
 from workers.vendors.everflow.search import Walk, step
@@ -120,7 +120,7 @@ class EverflowImpressions:
         zone = ZONES.get(int(job.params.get("timezone_id", 67)), "UTC")
         head = md("*{}*: {:,} impressions, {}..{} ({})", job.summary, rows, job.params.get("start", ""),
                   job.params.get("end", ""), zone)
-        counts = merge_tally({}, result.get("tally") or {})
+        counts = result.get("tally") or {}  # merged over the parts by the engine already
         lines = [head]
         for dim, label in (("offer", "Top offers"), ("country", "Top countries")):
             best = top(counts.get(dim, {}))
@@ -130,5 +130,4 @@ class EverflowImpressions:
         blocks = [section("\n".join(lines))]
         if result.get("note"):
             blocks.append(note(str(result["note"])))
-        text = f"{job.summary}: {rows:,} impressions"
-        return Rendered(text, blocks)
+        return Rendered(fallback("{}: {:,} impressions", job.summary, rows), blocks)
