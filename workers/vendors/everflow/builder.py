@@ -23,7 +23,7 @@ from workers.render import Rendered, fallback, note, section
 from workers.vendors.everflow.client import EverflowClient
 from workers.vendors.everflow.rows import column_order, flatten, tally
 from workers.vendors.everflow.search import Walk, step
-from workers.vendors.everflow.windows import cut_windows, fmt, retention_cut, retention_start, wall
+from workers.vendors.everflow.windows import cut_windows, fmt, parse, retention_cut, retention_start, wall
 from workers.vendors.everflow.zones import ZONES
 
 __all__ = ["OP", "EverflowImpressions", "part_key"]
@@ -35,10 +35,6 @@ BATCH = 500
 
 def part_key(walk: Walk) -> str:
     return f"{fmt(walk.start).replace('-', '').replace(':', '').replace(' ', 'T')}.{walk.empties:03d}"
-
-
-def _seconds(text: str) -> int:
-    return wall(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"))
 
 
 class EverflowImpressions:
@@ -53,7 +49,7 @@ class EverflowImpressions:
 
     def plan(self, client: Any, params: dict[str, Any]) -> Plan:
         zone = ZONES[int(params["timezone_id"])]
-        start, end = _seconds(params["start"]), _seconds(params["end"])
+        start, end = parse(params["start"]), parse(params["end"])
         now = self.clock()
         cut = retention_cut(start, end, now, zone)
         if cut.start > cut.end:

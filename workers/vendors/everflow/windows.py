@@ -15,11 +15,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "FORMAT",
     "MAX_WINDOW",
     "Cut",
     "cut_windows",
     "fmt",
     "months_before",
+    "parse",
     "retention_cut",
     "retention_start",
     "wall",
@@ -27,6 +29,8 @@ __all__ = [
 
 #: The longest window Everflow answers: 14 days, ``from`` and ``to`` inclusive.
 MAX_WINDOW = 14 * 86400
+#: How Everflow writes ``from`` and ``to`` (and how job params keep the range).
+FORMAT = "%Y-%m-%d %H:%M:%S"
 #: Raw impressions are kept this many months.
 RETENTION_MONTHS = 3
 
@@ -38,7 +42,12 @@ def wall(moment: datetime) -> int:
 
 def fmt(seconds: int) -> str:
     """``YYYY-mm-DD HH:MM:SS``, as Everflow takes ``from`` and ``to``."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, UTC).strftime(FORMAT)
+
+
+def parse(text: str) -> int:
+    """The wall-clock seconds of a ``YYYY-mm-DD HH:MM:SS`` (:func:`fmt`'s inverse)."""
+    return wall(datetime.strptime(text, FORMAT))
 
 
 def months_before(moment: datetime, months: int) -> datetime:
