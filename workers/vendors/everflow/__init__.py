@@ -18,8 +18,7 @@ __all__ = ["VENDOR"]
 def _client(settings: EverflowSettings, timeout: float) -> EverflowClient:
     assert settings.api_key is not None  # the catalogue checks the key first
     # One client per runtime, so its limits' answer cap is per process (limits.py says why).
-    return EverflowClient(str(settings.base_url).rstrip("/"), settings.api_key, timezone_id=settings.timezone_id,
-                          timeout=timeout,
+    return EverflowClient(str(settings.base_url).rstrip("/"), settings.api_key, timeout=timeout,
                           limits=EverflowLimits(backend_of_broker, answers=settings.answers_per_process))
 
 

@@ -19,11 +19,11 @@ from workers.builds import Fetched, Part, Plan, RowSink, merge_tally, top
 from workers.errors import Refused
 from workers.jobs import Job
 from workers.mrkdwn import Mrkdwn, md
-from workers.render import Rendered, note, section
+from workers.render import Rendered, fallback, note, section
 from workers.vendors.everflow.client import EverflowClient
 from workers.vendors.everflow.rows import column_order, flatten, tally
 from workers.vendors.everflow.search import Walk, step
-from workers.vendors.everflow.windows import cut_windows, fmt, retention_cut, retention_start, wall
+from workers.vendors.everflow.windows import cut_windows, fmt, parse, retention_cut, retention_start, wall
 from workers.vendors.everflow.zones import ZONES
 
 __all__ = ["OP", "EverflowImpressions", "part_key"]
@@ -35,10 +35,6 @@ BATCH = 500
 
 def part_key(walk: Walk) -> str:
     return f"{fmt(walk.start).replace('-', '').replace(':', '').replace(' ', 'T')}.{walk.empties:03d}"
-
-
-def _seconds(text: str) -> int:
-    return wall(datetime.strptime(text, "%Y-%m-%d %H:%M:%S"))
 
 
 class EverflowImpressions:
@@ -53,7 +49,7 @@ class EverflowImpressions:
 
     def plan(self, client: Any, params: dict[str, Any]) -> Plan:
         zone = ZONES[int(params["timezone_id"])]
-        start, end = _seconds(params["start"]), _seconds(params["end"])
+        start, end = parse(params["start"]), parse(params["end"])
         now = self.clock()
         cut = retention_cut(start, end, now, zone)
         if cut.start > cut.end:
@@ -120,7 +116,7 @@ class EverflowImpressions:
         zone = ZONES.get(int(job.params.get("timezone_id", 67)), "UTC")
         head = md("*{}*: {:,} impressions, {}..{} ({})", job.summary, rows, job.params.get("start", ""),
                   job.params.get("end", ""), zone)
-        counts = merge_tally({}, result.get("tally") or {})
+        counts = result.get("tally") or {}  # merged over the parts by the engine already
         lines = [head]
         for dim, label in (("offer", "Top offers"), ("country", "Top countries")):
             best = top(counts.get(dim, {}))
@@ -130,5 +126,4 @@ class EverflowImpressions:
         blocks = [section("\n".join(lines))]
         if result.get("note"):
             blocks.append(note(str(result["note"])))
-        text = f"{job.summary}: {rows:,} impressions"
-        return Rendered(text, blocks)
+        return Rendered(fallback("{}: {:,} impressions", job.summary, rows), blocks)

@@ -37,7 +37,6 @@ class EverflowClient:
         base_url: str,
         api_key: SecretStr | str,
         *,
-        timezone_id: int = 67,
         timeout: float = 60.0,
         transport: httpx.BaseTransport | None = None,
         limits: EverflowLimits | None = None,
@@ -46,7 +45,6 @@ class EverflowClient:
         if not secret or not secret.strip():
             raise ValueError(f"{KEY_VARIABLE} is empty")
         self.base_url = base_url
-        self.timezone_id = timezone_id
         self.limits = limits if limits is not None else EverflowLimits(backend_of_broker)
         self.requests = 0
         self._http = VendorHTTP(

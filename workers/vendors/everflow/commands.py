@@ -10,6 +10,7 @@ from workers.intake import Context, Submit
 from workers.vendors.everflow.builder import OP
 from workers.vendors.everflow.countries import CountryError
 from workers.vendors.everflow.filters import RESOURCE_TYPES, filters_of
+from workers.vendors.everflow.windows import FORMAT
 from workers.vendors.everflow.zones import ZONES, ZoneError, zone_id
 
 __all__ = ["COMMANDS"]
@@ -23,10 +24,10 @@ _HELP = {
 
 
 def _ends(value: date | datetime, end: bool) -> str:
-    if isinstance(value, datetime):
-        # A typed end minute is inclusive: ..T18:30 covers up to 18:30:59.
-        return value.strftime("%Y-%m-%d %H:%M") + (":59" if end else ":00")
-    return datetime.combine(value, time(23, 59, 59) if end else time()).strftime("%Y-%m-%d %H:%M:%S")
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(23, 59) if end else time())
+    # A typed end minute is inclusive: ..T18:30 covers up to 18:30:59.
+    return value.replace(second=59 if end else 0).strftime(FORMAT)
 
 
 def _values(parsed: Parsed) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from devkit.sandbox.base import SANDBOX_TOKEN, Request, Response, Route, VendorApp
 from workers.vendors.everflow import sandbox_data as data
 from workers.vendors.everflow.filters import RESOURCE_TYPES, grouped
-from workers.vendors.everflow.windows import MAX_WINDOW, months_before
+from workers.vendors.everflow.windows import FORMAT, MAX_WINDOW, months_before
 from workers.vendors.everflow.zones import ZONES
 
 __all__ = ["CAP", "EverflowApp"]
@@ -72,7 +72,7 @@ class EverflowApp(VendorApp):
             if not isinstance(value, str) or not _TIME.fullmatch(value):
                 return self.error(400, f"{name} must be YYYY-mm-DD HH:MM:SS")
             try:
-                ends.append(datetime.strptime(value, "%Y-%m-%d %H:%M:%S"))
+                ends.append(datetime.strptime(value, FORMAT))
             except ValueError:
                 return self.error(400, f"{name} is not a date")
         start, end = ends

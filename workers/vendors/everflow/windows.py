@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "FORMAT",
     "MAX_WINDOW",
     "Cut",
     "cut_windows",
     "fmt",
     "months_before",
+    "parse",
     "retention_cut",
     "retention_start",
     "wall",
@@ -27,6 +29,8 @@ __all__ = [
 
 #: The longest window Everflow answers: 14 days, ``from`` and ``to`` inclusive.
 MAX_WINDOW = 14 * 86400
+#: How Everflow writes ``from`` and ``to`` (and how job params keep the range).
+FORMAT = "%Y-%m-%d %H:%M:%S"
 #: Raw impressions are kept this many months.
 RETENTION_MONTHS = 3
 
@@ -38,7 +42,12 @@ def wall(moment: datetime) -> int:
 
 def fmt(seconds: int) -> str:
     """``YYYY-mm-DD HH:MM:SS``, as Everflow takes ``from`` and ``to``."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, UTC).strftime(FORMAT)
+
+
+def parse(text: str) -> int:
+    """The wall-clock seconds of a ``YYYY-mm-DD HH:MM:SS`` (:func:`fmt`'s inverse)."""
+    return wall(datetime.strptime(text, FORMAT))
 
 
 def months_before(moment: datetime, months: int) -> datetime:
@@ -84,9 +93,3 @@ def cut_windows(start: int, end: int, size: int = MAX_WINDOW) -> list[tuple[int,
         out.append((at, last))
         at = last + 1
     return out
-
-
-def utc_of(seconds: int, zone: str) -> datetime:
-    """The instant a wall-clock second names in ``zone`` (the first one, in a repeated hour)."""
-    naive = datetime(1970, 1, 1) + timedelta(seconds=seconds)
-    return naive.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
