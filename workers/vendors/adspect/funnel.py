@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from workers.files import job_dir
 from workers.jobs import Job
 from workers.render import Mrkdwn, Rendered, code, code_block, fallback, md, note, section
 from workers.runtime import Runtime
 from workers.tasks import Task
-from workers.vendors.adspect.access import client, collections, files_dir, span
+from workers.vendors.adspect.access import client, collections, span
 from workers.vendors.adspect.chart import draw
 from workers.vendors.adspect.lookup import resolve
 from workers.vendors.adspect.table import code_table, fmt, heading, label, order, totals, write_csv
@@ -59,7 +60,7 @@ def run(rt: Runtime, job: Job) -> dict[str, Any]:
     stem = f"adspect-funnel-{start}..{end}" if start != end else f"adspect-funnel-{start}"
     files: list[dict[str, Any]] = []
     if shown < len(rows):
-        path = files_dir(rt, job) / f"{stem}.csv"
+        path = job_dir(rt.settings, job.id) / f"{stem}.csv"
         csv_header = [*by, *(["stream"] if "stream_id" in by else []), *metrics]
         csv_rows = [[*r[: len(by)], *([names.get(str(r[by.index("stream_id")]), "")] if "stream_id" in by else []),
                      *r[len(by):]] for r in rows]
@@ -95,7 +96,7 @@ def _chart(rt: Runtime, job: Job, stem: str, by: Sequence[str], metrics: Sequenc
             sums.setdefault(str(r[s]), [0.0] * len(days))[at[str(r[d])]] += float(r[col] or 0)
         for sid in sorted(sums, key=lambda k: -sum(sums[k]))[:CHART_STREAMS]:
             per_stream[names.get(sid, sid)] = sums[sid]
-    path = files_dir(rt, job) / f"{stem}.png"
+    path = job_dir(rt.settings, job.id) / f"{stem}.png"
     size = draw(path, days, series, per_stream, f"Adspect funnel {days[0]} – {days[-1]}")
     return {"path": str(path), "name": path.name, "rows": None, "bytes": size, "content_type": "image/png"}
 
