@@ -18,7 +18,7 @@ from workers.render import Mrkdwn, Rendered, code, code_block, fallback, md, not
 from workers.runtime import Runtime
 from workers.tasks import Task
 from workers.vendors.adspect.access import client, collections, span
-from workers.vendors.adspect.chart import draw
+from workers.vendors.adspect.chart import LINES, draw
 from workers.vendors.adspect.lookup import resolve
 from workers.vendors.adspect.table import code_table, fmt, heading, label, order, totals, write_csv
 
@@ -80,15 +80,15 @@ def _chart(rt: Runtime, job: Job, stem: str, by: Sequence[str], metrics: Sequenc
     d = by.index("date")
     days = sorted({str(r[d]) for r in rows})
     at = {day: i for i, day in enumerate(days)}
+    drawn = [m for m in LINES if m in metrics]  # the metrics the chart has a line for, asked for
     series: dict[str, list[float]] = {}
-    for m in ("clicks", "money_hits", "safe_hits"):
-        if m in metrics:
-            col, values = len(by) + metrics.index(m), [0.0] * len(days)
-            for r in rows:
-                values[at[str(r[d])]] += float(r[col] or 0)
-            series[m] = values
+    for m in drawn:
+        col, values = len(by) + metrics.index(m), [0.0] * len(days)
+        for r in rows:
+            values[at[str(r[d])]] += float(r[col] or 0)
+        series[m] = values
     per_stream: dict[str, list[float]] = {}
-    counted = next((m for m in ("clicks", "money_hits", "safe_hits") if m in metrics), None)
+    counted = drawn[0] if drawn else None
     if "stream_id" in by and counted:
         s, col = by.index("stream_id"), len(by) + metrics.index(counted)
         sums: dict[str, list[float]] = {}
