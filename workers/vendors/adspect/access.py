@@ -1,19 +1,18 @@
 """What every Adspect task calls first: the runtime's adapter, its collections, its settings,
-where its files go, and the Unix times of a range of days in a zone."""
+and the Unix times of a range of days in a zone. A job's files go where every job's do:
+:func:`workers.files.job_dir`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from workers.jobs import Job
 from workers.runtime import Runtime
 from workers.vendors.adspect.client import AdspectClient
 from workers.vendors.adspect.collections import Collections
 from workers.vendors.adspect.settings import AdspectSettings
 
-__all__ = ["NAME", "client", "collections", "files_dir", "settings", "span"]
+__all__ = ["NAME", "client", "collections", "settings", "span"]
 
 #: The vendor's registry name (``job.vendor``).
 NAME = "adspect"
@@ -32,11 +31,6 @@ def settings(rt: Runtime) -> AdspectSettings:
     found = rt.settings.vendor(NAME)
     assert isinstance(found, AdspectSettings)
     return found
-
-
-def files_dir(rt: Runtime, job: Job) -> Path:
-    """Where a job's files are written: ``ADOPS_FILES_DIR/<job id>/``."""
-    return Path(rt.settings.adops_files_dir) / job.id
 
 
 def span(start: date, end: date, zone: str) -> tuple[int, int]:

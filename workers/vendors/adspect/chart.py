@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 
-__all__ = ["DPI", "SIZE", "draw"]
+__all__ = ["DPI", "LINES", "SIZE", "draw"]
 
 #: Inches at DPI: a 1200 × 700 px PNG, readable in Slack's preview.
 SIZE = (12.0, 7.0)

@@ -58,9 +58,8 @@ class ClickLog:
                    "stream_id": part.params.get("stream_ids") or None,
                    "country_code": part.params.get("countries") or None, "mode": part.params.get("modes") or None}
         tally: dict[str, dict[str, int]] = {dim: {} for col, dim in _TALLY.items() if col in columns}
-        at = {dim: columns.index(col) for col, dim in _TALLY.items() if col in columns}
+        counted = [(tally[dim], columns.index(col)) for col, dim in _TALLY.items() if col in columns]
         rows = 0
-        counted = [(tally[dim], i) for dim, i in at.items()]
         with client.log(columns, filters) as lines:
             for row in lines:
                 sink.write(dict(zip(columns, row, strict=False)))

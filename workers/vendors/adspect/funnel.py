@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from workers.files import job_dir
 from workers.jobs import Job
 from workers.render import Mrkdwn, Rendered, code, code_block, fallback, md, note, section
 from workers.runtime import Runtime
 from workers.tasks import Task
-from workers.vendors.adspect.access import client, collections, files_dir, span
-from workers.vendors.adspect.chart import draw
+from workers.vendors.adspect.access import client, collections, span
+from workers.vendors.adspect.chart import LINES, draw
 from workers.vendors.adspect.lookup import resolve
 from workers.vendors.adspect.table import code_table, fmt, heading, label, order, totals, write_csv
 
@@ -59,7 +60,7 @@ def run(rt: Runtime, job: Job) -> dict[str, Any]:
     stem = f"adspect-funnel-{start}..{end}" if start != end else f"adspect-funnel-{start}"
     files: list[dict[str, Any]] = []
     if shown < len(rows):
-        path = files_dir(rt, job) / f"{stem}.csv"
+        path = job_dir(rt.settings, job.id) / f"{stem}.csv"
         csv_header = [*by, *(["stream"] if "stream_id" in by else []), *metrics]
         csv_rows = [[*r[: len(by)], *([names.get(str(r[by.index("stream_id")]), "")] if "stream_id" in by else []),
                      *r[len(by):]] for r in rows]
@@ -79,15 +80,15 @@ def _chart(rt: Runtime, job: Job, stem: str, by: Sequence[str], metrics: Sequenc
     d = by.index("date")
     days = sorted({str(r[d]) for r in rows})
     at = {day: i for i, day in enumerate(days)}
+    drawn = [m for m in LINES if m in metrics]  # the metrics the chart has a line for, asked for
     series: dict[str, list[float]] = {}
-    for m in ("clicks", "money_hits", "safe_hits"):
-        if m in metrics:
-            col, values = len(by) + metrics.index(m), [0.0] * len(days)
-            for r in rows:
-                values[at[str(r[d])]] += float(r[col] or 0)
-            series[m] = values
+    for m in drawn:
+        col, values = len(by) + metrics.index(m), [0.0] * len(days)
+        for r in rows:
+            values[at[str(r[d])]] += float(r[col] or 0)
+        series[m] = values
     per_stream: dict[str, list[float]] = {}
-    counted = next((m for m in ("clicks", "money_hits", "safe_hits") if m in metrics), None)
+    counted = drawn[0] if drawn else None
     if "stream_id" in by and counted:
         s, col = by.index("stream_id"), len(by) + metrics.index(counted)
         sums: dict[str, list[float]] = {}
@@ -95,7 +96,7 @@ def _chart(rt: Runtime, job: Job, stem: str, by: Sequence[str], metrics: Sequenc
             sums.setdefault(str(r[s]), [0.0] * len(days))[at[str(r[d])]] += float(r[col] or 0)
         for sid in sorted(sums, key=lambda k: -sum(sums[k]))[:CHART_STREAMS]:
             per_stream[names.get(sid, sid)] = sums[sid]
-    path = files_dir(rt, job) / f"{stem}.png"
+    path = job_dir(rt.settings, job.id) / f"{stem}.png"
     size = draw(path, days, series, per_stream, f"Adspect funnel {days[0]} – {days[-1]}")
     return {"path": str(path), "name": path.name, "rows": None, "bytes": size, "content_type": "image/png"}
 
