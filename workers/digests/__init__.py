@@ -1,0 +1,1 @@
+"""Scheduled channel digests: schedules, store, firing."""
