@@ -19,8 +19,10 @@ and oscillates for `*/30` around the transitions (measured). Everything here is 
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -35,15 +37,12 @@ _HORIZON_DAYS = 2922  # 8 years: every valid cron (even Feb 29) fires within thi
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 
-_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December")
+_MONTH_NAMES = "January February March April May June July August September October November December".split()
+_MONTHS = tuple(name[:3].upper() for name in _MONTH_NAMES)
 _WEEKDAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")  # cron numbering: 0 (and 7) is Sunday
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MACROS = {
-    "@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *",
-}
+_DAY_NAMES = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+_MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *", "@weekly": "0 0 * * 0",
+           "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
 _SHAPE = "5 fields (minute hour day-of-month month day-of-week), as in `0 9 * * MON-FRI`"
 _ITEM = re.compile(r"(?:([*?])|([A-Za-z0-9]+)(?:-([A-Za-z0-9]+))?)(?:/(.*))?", re.ASCII)
 _UTC_NAMES = {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", "Zulu", "Etc/Zulu"}
@@ -51,6 +50,8 @@ _UTC_NAMES = {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Universal", "Etc/Universal", 
 
 class CronError(ValueError):
     """A schedule that cannot be used; str() is a sentence for the person who typed it."""
+
+    field: str  # "minute", "hour", ..., "second", or "" when the whole schedule is wrong
 
     def __init__(self, message: str, field: str = "") -> None:
         super().__init__(message)
@@ -108,20 +109,17 @@ class Cron:
         if day.month not in self.months:
             return False
         in_days, in_weekdays = day.day in self.days, day.weekday() in self.weekdays
-        if self.days_star or self.weekdays_star:
-            return in_days and in_weekdays
-        return in_days or in_weekdays
+        return in_days and in_weekdays if self.days_star or self.weekdays_star else in_days or in_weekdays
 
     def next_after(self, after: float, zone: ZoneInfo) -> float:
         """The first fire time strictly after `after` (UTC epoch seconds), in UTC epoch seconds."""
         after_i = math.floor(after)
-        wall = after_i + _offset_at(after_i, zone)
-        stop = wall // _DAY + _HORIZON_DAYS
+        wall = after_i + int(datetime.fromtimestamp(after_i, zone).utcoffset().total_seconds())
+        stop = (wall // _DAY + _HORIZON_DAYS) * _DAY
         best: int | None = None
-        best_wall = 0
-        low = wall - _SLACK
+        best_wall = low = wall - _SLACK
         while best is None or low <= best_wall + _SLACK:
-            found = self._first_wall(low, stop * _DAY)
+            found = self._first_wall(low, stop)
             if found is None or (best is not None and found > best_wall + _SLACK):
                 break
             low = max(low, found)
@@ -131,26 +129,19 @@ class Cron:
                 # matching wall whose instant is after `after` is this piece's candidate.
                 hit = self._first_wall(max(start, after_i + 1 + offset), end)
                 if hit is not None and (best is None or hit - offset < best):
-                    best, best_wall = hit - offset, hit
+                    best, best_wall = hit - offset, hit  # its wall: the scan stops 3 h past it
             low = high
         if best is None:
             raise CronError(f"{_code(self.text)} never runs.")
         return float(best)
 
     def upcoming(self, after: float, zone: ZoneInfo, count: int) -> list[float]:
-        times: list[float] = []
-        for _ in range(count):
-            after = self.next_after(after, zone)
-            times.append(after)
-        return times
+        return self.between(after, math.inf, zone, limit=count)
 
     def between(self, start: float, end: float, zone: ZoneInfo, limit: int = 10_000) -> list[float]:
         """Fire times t with start < t <= end, ascending, at most `limit` (for counting missed runs)."""
         times: list[float] = []
-        while len(times) < limit:
-            start = self.next_after(start, zone)
-            if start > end:
-                break
+        while len(times) < limit and (start := self.next_after(start, zone)) <= end:
             times.append(start)
         return times
 
@@ -161,49 +152,34 @@ class Cron:
 
     def describe(self, zone_name: str) -> str:
         """The schedule in words; irregular schedules get a faithful field-by-field sentence."""
-        return _describe(self) + ", " + zone_words(zone_name)
+        time = _time_words(self)
+        if time is None:
+            return f"{_field_words(self)}, {zone_words(zone_name)}"
+        return f"{time}{_day_words(self, ' every day' if time.startswith('at') else '')}, {zone_words(zone_name)}"
 
     def _first_wall(self, low: int, limit: int) -> int | None:
         """The first matching wall time (seconds since the epoch, naive) in [low, limit)."""
         days, second = divmod(low, _DAY)
         day = date.fromordinal(_EPOCH_ORDINAL + days)
-        if self.day_matches(day):
-            found = self._time_from(second)
-            if found is not None:
-                return days * _DAY + found if days * _DAY + found < limit else None
-        while True:
-            day += timedelta(days=1)
+        while days * _DAY < limit:
             if day.month not in self.months:  # months are skipped whole: yearly crons stay cheap
-                day = date(day.year + day.month // 12, day.month % 12 + 1, 1) - timedelta(days=1)
-                continue
-            days = day.toordinal() - _EPOCH_ORDINAL
-            if days * _DAY >= limit:
-                return None
-            if self.day_matches(day):
-                found = days * _DAY + self._h[0] * 3600 + self._m[0] * 60 + self._s[0]
-                return found if found < limit else None
+                day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+            else:
+                found = self._time_from(second) if self.day_matches(day) else None
+                if found is not None:
+                    return days * _DAY + found if days * _DAY + found < limit else None
+                day += timedelta(days=1)
+            days, second = day.toordinal() - _EPOCH_ORDINAL, 0
+        return None
 
     def _time_from(self, second: int) -> int | None:
-        """The first fire second of a day at or after `second`, by bisecting each field."""
-        hour, rest = divmod(second, 3600)
-        minute, sec = divmod(rest, 60)
-        hs, ms, ss = self._h, self._m, self._s
-        i = bisect.bisect_left(hs, hour)
-        if i < len(hs) and hs[i] == hour:
-            j = bisect.bisect_left(ms, minute)
-            if j < len(ms) and ms[j] == minute:
-                k = bisect.bisect_left(ss, sec)
-                if k < len(ss):
-                    return hour * 3600 + minute * 60 + ss[k]
-                j += 1
-            if j < len(ms):
-                return hour * 3600 + ms[j] * 60 + ss[0]
-            i += 1
-        return hs[i] * 3600 + ms[0] * 60 + ss[0] if i < len(hs) else None
-
-
-def _offset_at(instant: int, zone: ZoneInfo) -> int:
-    return int(zone.utcoffset(datetime.fromtimestamp(instant, zone)).total_seconds())
+        """The first fire second of a day at or after `second`, bisecting instead of trying each one."""
+        hour, minute, sec = second // 3600, second // 60 % 60, second % 60
+        for h in self._h[bisect.bisect_left(self._h, hour):]:
+            for m in self._m[bisect.bisect_left(self._m, minute) if h == hour else 0:]:
+                for s in self._s[bisect.bisect_left(self._s, sec) if (h, m) == (hour, minute) else 0:]:
+                    return h * 3600 + m * 60 + s
+        return None
 
 
 def _wall_offset(wall: int, zone: ZoneInfo) -> int:
@@ -219,10 +195,7 @@ def _pieces(zone: ZoneInfo, low: int, high: int) -> list[tuple[int, int, int]]:
         same, changed = low, high - 1
         while changed - same > 1:
             middle = (same + changed) // 2
-            if _wall_offset(middle, zone) == offset:
-                same = middle
-            else:
-                changed = middle
+            same, changed = (middle, changed) if _wall_offset(middle, zone) == offset else (same, middle)
         pieces.append((low, changed, offset))
         low, offset = changed, _wall_offset(changed, zone)
     pieces.append((low, high, offset))
@@ -234,14 +207,10 @@ def parse_cron(text: str) -> Cron:
     canonical = " ".join(text.split())
     if not canonical:
         raise CronError(f"The schedule is empty: it needs {_SHAPE}.")
-    if canonical.startswith("@"):
-        expanded = _MACROS.get(canonical.lower())
-        if expanded is None:
-            raise CronError(f"{_code(canonical)} is not a schedule I know: use {_SHAPE}, or one of "
-                            "`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.")
-        parts = expanded.split()
-    else:
-        parts = canonical.split()
+    parts = (_MACROS.get(canonical.lower(), "") if canonical.startswith("@") else canonical).split()
+    if not parts:
+        raise CronError(f"{_code(canonical)} is not a schedule I know: use {_SHAPE}, or one of "
+                        "`@hourly`, `@daily`, `@weekly`, `@monthly`, `@yearly`.")
     if len(parts) not in (5, 6):
         extra = "" if len(parts) < 5 else " (6 at most, with an optional leading seconds field)"
         raise CronError(f"The schedule needs {_SHAPE}; {_code(canonical)} has {len(parts)}{extra}.")
@@ -257,8 +226,7 @@ def _parse_field(spec: _Field, text: str) -> frozenset[int]:
     values: set[int] = set()
     for item in text.split(","):
         if not item:
-            raise CronError(f"{_code(text)} has an empty item in the {spec.name} field: remove the extra comma.",
-                            spec.name)
+            raise CronError(f"{_code(text)} has an empty item in the {spec.name} field: drop a comma.", spec.name)
         values.update(_parse_item(spec, item))
     return frozenset(values)
 
@@ -270,13 +238,10 @@ def _parse_item(spec: _Field, item: str) -> range:
     star, first, last, step_text = match.groups()
     step = 1
     if step_text is not None:
-        if not step_text.isdigit() or not step_text.isascii():
-            raise CronError(f"{_code(item)}: the step after `/` in the {spec.name} field must be a whole number.",
-                            spec.name)
-        step = int(step_text)
-        if step == 0:
-            raise CronError(f"{_code(item)} has a step of 0 in the {spec.name} field: the step must be at least 1.",
-                            spec.name)
+        step = int(step_text) if step_text.isdigit() and step_text.isascii() else -1
+        if step < 1:
+            shown = "a step of 0" if step == 0 else "a step that is not a whole number"
+            raise CronError(f"{_code(item)} has {shown} in the {spec.name} field: steps are 1 or more.", spec.name)
     if star:
         return range(spec.low, spec.high + 1, step)
     start = _value(spec, first)
@@ -287,29 +252,20 @@ def _parse_item(spec: _Field, item: str) -> range:
     if spec.names is _WEEKDAYS and end == 0 and start > 0:
         end = 7  # Sunday closes a range (`SAT-SUN`, `MON-SUN`) as 7, cron's other Sunday
     if start > end:
-        advice = ""
-        if step_text is None:  # suggest the wrapped range as two, in the way it was typed
-            low, high = (1, 7) if spec.names is _WEEKDAYS else (spec.low, spec.high)
-            named = last.isalpha() and bool(spec.names)
-
-            def show(value: int) -> str:
-                return spec.names[(value - spec.name_base) % len(spec.names)] if named else str(value)
-
-            head = first if start == high else f"{first}-{show(high)}"
-            tail = last if end == low else f"{show(low)}-{last}"
-            advice = f": write {_code(head + ',' + tail)}"
+        # Suggest the wrapped range as two, written the way it was typed (`FRI-MON` -> `FRI-SUN,MON`).
+        low, high = (1, 7) if spec.names is _WEEKDAYS else (spec.low, spec.high)
+        named = last.isalpha() and bool(spec.names)
+        show = (lambda v: spec.names[(v - spec.name_base) % len(spec.names)]) if named else str
+        split = f"{first if start == high else f'{first}-{show(high)}'},{last if end == low else f'{show(low)}-{last}'}"
+        advice = "" if step_text is not None else f": write {_code(split)}"
         raise CronError(f"{_code(item)} runs backwards in the {spec.name} field (the start is after the end){advice}.",
                         spec.name)
     return range(start, end + 1, step)
 
 
 def _value(spec: _Field, text: str) -> int:
-    if text.isdigit():
-        value = int(text)
-    elif text.upper() in spec.names:
-        value = spec.names.index(text.upper()) + spec.name_base
-    else:
-        value = -1
+    named = spec.names.index(text.upper()) + spec.name_base if text.upper() in spec.names else -1
+    value = int(text) if text.isdigit() else named
     if not spec.low <= value <= spec.high:
         raise CronError(f"{_code(text)} is not a valid {spec.name}: {spec.rule}", spec.name)
     return value
@@ -320,26 +276,16 @@ def _check_runs(cron: Cron) -> None:
     if cron.days_star or not cron.weekdays_star:
         return  # every month has every weekday; with the OR rule the weekdays make it run
     lengths = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # Feb 29 exists in leap years
-    if any(day <= lengths[month - 1] for month in cron.months for day in cron.days):
-        return
-    months = _join([_MONTH_NAMES[m - 1] for m in sorted(cron.months)])
-    days = _join([_ordinal(d) for d in sorted(cron.days)], "or")
-    verb = "has" if len(cron.months) == 1 else "have"
-    raise CronError(f"{_code(cron.text)} never runs: {months} {verb} no {days}.", "day of month")
+    if all(day > lengths[month - 1] for month in cron.months for day in cron.days):
+        months = _join([_MONTH_NAMES[m - 1] for m in sorted(cron.months)])
+        days = _join([_ordinal(d) for d in sorted(cron.days)], "or")
+        verb = "has" if len(cron.months) == 1 else "have"
+        raise CronError(f"{_code(cron.text)} never runs: {months} {verb} no {days}.", "day of month")
 
 
 def zone_words(zone_name: str) -> str:
     """`Europe/Berlin` -> "Berlin time", `America/New_York` -> "New York time", UTC -> "UTC"."""
-    if zone_name in _UTC_NAMES:
-        return "UTC"
-    return zone_name.rsplit("/", 1)[-1].replace("_", " ") + " time"
-
-
-def _describe(cron: Cron) -> str:
-    time = _time_words(cron)
-    if time is None:
-        return _field_words(cron)
-    return time + _day_words(cron, every_day=" every day" if time.startswith("at") else "")
+    return "UTC" if zone_name in _UTC_NAMES else zone_name.rsplit("/", 1)[-1].replace("_", " ") + " time"
 
 
 def _step(values: frozenset[int], size: int) -> int | None:
@@ -382,13 +328,13 @@ def _day_words(cron: Cron, every_day: str) -> str:
     weekdays = sorted(cron.weekdays)
     plural = _join([_DAY_NAMES[d] + "s" for d in weekdays])
     if either:
-        return f" on the {_ordinals(cron.days)} of every month and on {plural}" + _months_suffix(cron)
+        return f" on the {_join(_spans(cron.days, _ordinal))} of every month and on {plural}" + _months_suffix(cron)
     if not all_days:
         if len(cron.months) == 1:
             (month,) = cron.months
             return f" on {_numbers(cron.days)} {_MONTH_NAMES[month - 1]}"
         months = "every month" if len(cron.months) == 12 else _month_list(cron.months)
-        return f" on the {_ordinals(cron.days)} of {months}"
+        return f" on the {_join(_spans(cron.days, _ordinal))} of {months}"
     if len(weekdays) >= 3 and weekdays[-1] - weekdays[0] + 1 == len(weekdays):
         return f", {_DAY_NAMES[weekdays[0]]} to {_DAY_NAMES[weekdays[-1]]}" + _months_suffix(cron, ",")
     return f" on {plural}" + _months_suffix(cron)
@@ -423,24 +369,12 @@ def _counted(unit: str, values: frozenset[int]) -> str:
     return f"{unit}{'s' if len(values) > 1 else ''} {_numbers(values)}"
 
 
-def _runs(values: frozenset[int]) -> list[tuple[int, int]]:
-    runs: list[tuple[int, int]] = []
-    for value in sorted(values):
-        if runs and runs[-1][1] == value - 1:
-            runs[-1] = (runs[-1][0], value)
-        else:
-            runs.append((value, value))
-    return runs
-
-
-def _spans(values: frozenset[int], show: object = str) -> list[str]:
+def _spans(values: frozenset[int], show: Callable[[int], str] = str) -> list[str]:
     """Runs of three or more as "A to B", shorter ones value by value."""
     words: list[str] = []
-    for first, last in _runs(values):
-        if last - first >= 2:
-            words.append(f"{show(first)} to {show(last)}")  # type: ignore[operator]
-        else:
-            words.extend(show(v) for v in range(first, last + 1))  # type: ignore[operator]
+    for _, pairs in itertools.groupby(enumerate(sorted(values)), lambda pair: pair[1] - pair[0]):
+        run = [value for _, value in pairs]
+        words.extend([f"{show(run[0])} to {show(run[-1])}"] if len(run) >= 3 else map(show, run))
     return words
 
 
@@ -450,10 +384,6 @@ def _numbers(values: frozenset[int]) -> str:
     if len(ordered) >= 5 and step > 1 and ordered == list(range(ordered[0], ordered[-1] + 1, step)):
         return f"{ordered[0]} to {ordered[-1]} in steps of {step}"
     return _join(_spans(values))
-
-
-def _ordinals(values: frozenset[int]) -> str:
-    return _join(_spans(values, _ordinal))
 
 
 def _month_list(months: frozenset[int]) -> str:
