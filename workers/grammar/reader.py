@@ -59,7 +59,17 @@ class _Reader:
         # The filter that bare words still continue (only where no positional could take them).
         extending: str | None = None
         filter_at = -1
-        for token in self.tokens:
+        raw = spec.positionals[-1] if spec.positionals and spec.positionals[-1].raw else None
+        for index, token in enumerate(self.tokens):
+            if raw is not None and len(words) == len(spec.positionals) - 1 and not _own(spec, token):
+                # The words from here on belong to the inner command, whose own parse reads them.
+                rest = self.tokens[index:]
+                # A command typed in quotes as one word is that command, not a one-word one.
+                single = len(rest) == 1 and rest[0].sep < 0
+                text = rest[0].text if single else " ".join(_as_typed(t) for t in rest)
+                words.append(Token(text, -1))
+                canonical.append(len(words) - 1)
+                break
             if token.sep >= 0 and KEY.fullmatch(token.text[: token.sep]):
                 key, value = token.text[: token.sep].lower(), token.text[token.sep + 1 :]
                 extending = None
@@ -168,7 +178,8 @@ class _Reader:
             token = words[position]
             value = self.convert(positional, token.text)
             values[positional.name] = value
-            shown[position] = quote(_render(value, token.text), positional=True)
+            # A raw positional is already written as typed, word by word.
+            shown[position] = token.text if positional.raw else quote(_render(value, token.text), positional=True)
             position += 1
         return values, shown
 
@@ -220,6 +231,20 @@ class _Reader:
             f"Unknown subcommand `{self.spec.name} {word}`. Did you mean `{self.spec.name} {match[0]}`?",
             helptext.usages(self.siblings),
         )
+
+
+def _own(spec: CommandSpec, token: Token) -> bool:
+    """Whether ``token`` is one of ``spec``'s own options or flags (read before a raw positional)."""
+    if token.sep >= 0:
+        return spec.option(token.text[: token.sep].lower()) is not None
+    return token.text.lower() in spec.flags
+
+
+def _as_typed(token: Token) -> str:
+    """A word written back so that lexing it again gives the same token."""
+    if token.sep >= 0 and KEY.fullmatch(token.text[: token.sep]):
+        return token.text[: token.sep + 1] + quote(token.text[token.sep + 1 :])
+    return quote(token.text, positional=True)
 
 
 def _render(value: Any, raw: str) -> str:

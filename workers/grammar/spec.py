@@ -95,6 +95,9 @@ class Positional:
     allow_time: bool = False
     max_days: int | None = None
     rest: bool = False
+    #: Takes every word from its place on as typed, options and flags included: a command
+    #: inside a command (`digest add "<cron>" funnel yesterday by=stream_id`). Last positional only.
+    raw: bool = False
     metavar: str | None = None
 
     @property
@@ -123,6 +126,8 @@ class CommandSpec:
     options: tuple[Option, ...] = ()
     examples: tuple[str, ...] = ()
     admin_only: bool = False
+    #: Changes vendor state (a mode, a deletion): never run unattended as a digest.
+    changes_state: bool = False
     filters: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     validate: Callable[[Parsed], str | None] | None = None
@@ -173,6 +178,9 @@ def check_spec(spec: CommandSpec) -> None:
             raise ValueError(f"{spec.name}: positional {positional.name!r} has unknown kind {positional.kind!r}")
         if positional.kind == "choice" and not positional.choices:
             raise ValueError(f"{spec.name}: choice positional {positional.name!r} needs choices")
+    raws = [p for p in spec.positionals if p.raw]
+    if raws and (raws[0] is not spec.positionals[-1] or raws[0].optional or raws[0].rest):
+        raise ValueError(f"{spec.name}: a raw positional must be the last one, required, and not also rest")
     rests = [p for p in spec.positionals if p.rest]
     if len(rests) > 1:
         raise ValueError(f"{spec.name}: only one positional may take the rest")
