@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
-
-import redis
 
 from bot.builtin import build_registry
 from workers import render, steps
 from workers.errors import RateLimited, UsageError
 from workers.grammar.lexer import tokenize
 from workers.intake import Context, Reply, Submit
-from workers.jobs import TERMINAL, Job, new_job_id
+from workers.jobs import TERMINAL, Job
 from workers.limits import RateLimits
 from workers.runtime import Runtime
+from workers.submit import quietly, submit
 from workers.vendors.spec import Catalogue
 
 __all__ = ["CLICK_QUEUE_DOWN", "QUEUE_DOWN", "Ingress", "ephemeral"]
@@ -42,8 +41,6 @@ log = logging.getLogger(__name__)
 #: The same person asking for the same thing in the same channel within this many seconds is a
 #: double submit (a second Enter, a flaky phone), not a second request.
 DOUBLE_SUBMIT_WINDOW = 10
-#: A one-shot task (a listing, a toggle) that has not ended after this long is failed.
-TASK_DEADLINE = 15 * 60
 #: Slack retries a click it thinks we missed; the same action_ts within this long is that retry.
 CLICK_MEMORY = 86_400
 #: The window of ADOPS_RATE_PER_USER and ADOPS_RATE_PER_CHANNEL, in seconds.
@@ -59,7 +56,7 @@ class Ingress:
     def __init__(self, rt: Runtime, vendors: Catalogue) -> None:
         self.rt = rt
         self.vendors = vendors
-        self.registry = build_registry(vendors.commands)
+        self.registry = build_registry(vendors)
         # Private answers to clicks that must not go through the queue (see ``tell``); a few
         # threads, so a flood of refused clicks can't start a thread each.
         self._replies = ThreadPoolExecutor(max_workers=4, thread_name_prefix="adops-reply")
@@ -136,7 +133,7 @@ class Ingress:
                                             private=bool(found and found.private)))
         if job is None:
             # The job was failed (or will be by the sweeper); let an immediate retry through.
-            _quietly("forget the double-submit key", lambda: rt.redis.delete(double_key))
+            quietly("forget the double-submit key", lambda: rt.redis.delete(double_key))
             return ephemeral(QUEUE_DOWN)
         queued = render.queued(job)
         return ephemeral(f"{queued}\n{render.sanitize(submit.note)}" if submit.note else queued)
@@ -153,33 +150,10 @@ class Ingress:
         return refusal
 
     def _submit(self, *, dedup_key: str | None = None, **fields: Any) -> tuple[Job | None, str | None]:
-        """Record a new job with ``fields`` (its id, times and deadline are set here) and enqueue
-        its first step. Returns (the job, None), or (None, the id of the same request made within
-        DOUBLE_SUBMIT_WINDOW, whatever its state), or (None, None) if it could not be queued.
-
-        Raises RateLimited (nothing recorded) past ADOPS_RATE_PER_USER/CHANNEL, and a RedisError
-        when Redis does not answer the record itself (nothing recorded either, as far as we know).
-        """
-        rt = self.rt
-        now = rt.clock()
-        deadline = rt.settings.adops_export_deadline if fields["kind"] in ("export", "build") else TASK_DEADLINE
-        job = Job(id=new_job_id(), created_at=now, deadline=now + deadline, **fields)
-        limits = RateLimits(rt.settings.adops_rate_per_user, rt.settings.adops_rate_per_channel, RATE_WINDOW)
-        job, earlier = rt.store.create(job, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW, limits=limits)
-        if earlier is not None:
-            return None, earlier
-        try:
-            rt.dispatch.start(job.kind, job.id)
-        except Exception as exc:
-            # Never show "queued" for a job no worker will see. If Redis is what failed, this
-            # may fail too (bounded by the ingress timeout); the sweeper then fails it later.
-            log.error("enqueue failed for %s: %s", job.id, type(exc).__name__)
-            _quietly(
-                "fail the job that was not queued",
-                lambda: rt.store.transition(job.id, ["queued"], "failed", error="it could not be queued", finished_at=now),
-            )
-            return None, None
-        return job, None
+        """:func:`workers.submit.submit` within the double-submit window and the rate limits."""
+        settings = self.rt.settings
+        limits = RateLimits(settings.adops_rate_per_user, settings.adops_rate_per_channel, RATE_WINDOW)
+        return submit(self.rt, dedup_key=dedup_key, dedup_window=DOUBLE_SUBMIT_WINDOW, limits=limits, **fields)
 
     # -- buttons --------------------------------------------------------------------------------
     def cancel_click(self, body: dict[str, Any]) -> None:
@@ -286,14 +260,6 @@ def _double_submit(earlier: str, state: str, *, private: bool) -> str:
         f"You asked for this a moment ago: it is job `{earlier}`, which {ended} ({where}). "
         "Nothing new was queued; to run it again, ask once more in a few seconds."
     )
-
-
-def _quietly(what: str, call: Callable[[], object]) -> None:
-    """Clean-up after a failure: its own failure (Redis still down) is logged, never raised."""
-    try:
-        call()
-    except redis.RedisError as exc:
-        log.warning("could not %s: %s", what, type(exc).__name__)
 
 
 def _click_context(body: dict[str, Any]) -> tuple[str, str, str]:
