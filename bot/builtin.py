@@ -1,15 +1,15 @@
-"""The commands every deployment has, whatever its vendors: ``help``, ``jobs``, ``jobs cancel``;
-and the registry of all commands, built from these and the vendors' own.
+"""The commands every deployment has, whatever its vendors: ``help``, ``jobs``, ``jobs cancel``,
+the ``digest`` commands; and the registry of all commands, built from these and the vendors' own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
+from bot.digests import digest_commands
 from workers import render, steps
 from workers.grammar.parser import Registry
 from workers.grammar.spec import CommandSpec, Parsed, Positional
 from workers.intake import Context, Reply
+from workers.vendors.spec import Catalogue
 
 __all__ = ["build_registry"]
 
@@ -90,9 +90,9 @@ def _help(registry: Registry) -> CommandSpec:
     )
 
 
-def build_registry(vendor_commands: Iterable[CommandSpec]) -> Registry:
+def build_registry(vendors: Catalogue) -> Registry:
     """Every command, in the order help lists them: ours first, then each vendor's."""
     registry = Registry()
-    for spec in (_help(registry), JOBS, JOBS_CANCEL, *vendor_commands):
+    for spec in (_help(registry), JOBS, JOBS_CANCEL, *digest_commands(registry, vendors), *vendors.commands):
         registry.register(spec)
     return registry

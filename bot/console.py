@@ -14,6 +14,7 @@ button. Line editing, history and where log lines go: :mod:`bot.terminal`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import secrets
@@ -29,6 +30,7 @@ import httpx
 from dramatiq import Worker
 
 from bot import web
+from bot.clock import Clock
 from bot.console_text import blocks_to_text, buttons_of, duration, plain
 from bot.terminal import LineReader, log_to_file, state_dir
 from devkit.sandbox import Sandbox
@@ -40,6 +42,8 @@ from workers.jobs import Job
 from workers.settings import OWN_PREFIX
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Console", "blocks_to_text", "drain_until", "duration", "plain", "run_console"]
 
@@ -113,14 +117,22 @@ class Console:
         )
         self.url = "/slack/events"
         self.slack.subscribe(self._on_slack)
-        # The clock process's one duty, here a thread: fail jobs whose deadline passed.
+        # The clock process's duties, here a thread: digests that are due, and the sweep.
         self._stopping = threading.Event()
-        self._clock = threading.Thread(target=self._sweep_every, name="console-clock", daemon=True)
+        self._clock = threading.Thread(target=self._clock_ticks, name="console-clock", daemon=True)
         self._clock.start()
 
-    def _sweep_every(self) -> None:
-        while not self._stopping.wait(self.rt.settings.adops_sweep_interval):
-            self.rt.dispatch.sweep()
+    def _clock_ticks(self) -> None:
+        clock = Clock(self.rt, "console")
+        swept = time.monotonic()
+        while not self._stopping.wait(self.rt.settings.adops_clock_tick):
+            try:
+                clock.tick()
+                if time.monotonic() - swept >= self.rt.settings.adops_sweep_interval:
+                    swept = time.monotonic()
+                    clock.sweep()
+            except Exception:  # the console's clock must outlive a bad tick, as the process's does
+                log.exception("console clock tick failed")
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str) -> None:

@@ -16,7 +16,7 @@ from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
 from workers.vendors.registry import CATALOGUE
 
 #: Every command of this deployment, as the ingress builds them.
-REGISTRY = build_registry(CATALOGUE.commands)
+REGISTRY = build_registry(CATALOGUE)
 parse = REGISTRY.parse
 help_sections = REGISTRY.help_sections
 help_text = REGISTRY.help_text

@@ -131,7 +131,7 @@ def test_rows_are_flattened_and_columns_ordered_known_first_then_sorted() -> Non
 
 
 def test_the_command_makes_the_build_params() -> None:
-    registry = build_registry(CATALOGUE.commands)
+    registry = build_registry(CATALOGUE)
     parsed = registry.parse('export everflow impressions 2026-01-05T09:00..2026-01-06T17:30 offer=882,883 '
                             'country="united states" tz=America/Los_Angeles', today=date(2026, 2, 1))
     assert parsed.spec.handler is not None

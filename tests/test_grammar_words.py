@@ -16,7 +16,7 @@ from workers.grammar.spec import CommandSpec, Option, Positional
 from workers.vendors.registry import CATALOGUE
 
 TODAY = date(2026, 3, 15)
-REGISTRY = build_registry(CATALOGUE.commands)
+REGISTRY = build_registry(CATALOGUE)
 
 NAMED = CommandSpec(
     words=("switch",),

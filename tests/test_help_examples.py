@@ -23,7 +23,7 @@ TROUBLE = ("Usage:", "Unknown", "Only admins", "not allowed", "not configured", 
 
 
 def examples() -> list[str]:
-    return [example for spec in build_registry(CATALOGUE.commands).values() for example in spec.examples]
+    return [example for spec in build_registry(CATALOGUE).values() for example in spec.examples]
 
 
 def test_every_help_example_runs_as_printed(make_stack: Callable[..., InProcessStack], slack: LocalSlack) -> None:

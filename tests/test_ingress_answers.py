@@ -99,7 +99,7 @@ def test_a_group_name_with_spaces_needs_no_quotes(stack: InProcessStack, vendor:
 def test_every_admin_only_command_is_refused_before_anything_is_posted(
     stack: InProcessStack, slack: LocalSlack
 ) -> None:
-    admin_only = [spec for spec in build_registry(CATALOGUE.commands).values() if spec.admin_only]
+    admin_only = [spec for spec in build_registry(CATALOGUE).values() if spec.admin_only]
     assert {spec.name for spec in admin_only} >= {"monitor", "filters active", "filters delete", "export 24metrics delete"}
     for spec in admin_only:
         for example in spec.examples:

@@ -8,7 +8,6 @@ import pytest
 import redis
 from dramatiq import Message
 
-from bot.clock import is_leader
 from tests.harness import RedisServer
 from workers import audit, steps, sweeper
 from workers.boot import boot, load_settings
@@ -167,15 +166,6 @@ def test_a_job_cancelled_while_its_request_runs_asks_the_vendor_for_nothing(redi
     steps.request(rt, CATALOGUE, job.id)
     assert enqueued(rt) == [] and rt.store.get(job.id).state == "cancelled"  # type: ignore[union-attr]
     client.flushdb()
-
-
-def test_only_one_clock_leads(client: redis.Redis) -> None:
-    rt = runtime(client)
-    assert is_leader(rt, "a") is True
-    assert is_leader(rt, "b") is False
-    assert is_leader(rt, "a") is True  # renews
-    client.delete("adops:clock:leader")
-    assert is_leader(rt, "b") is True
 
 
 # -- the outbox: finished, unposted jobs ----------------------------------------------------

@@ -35,7 +35,7 @@ from workers.vendors.metrics24.api import ID_PATTERN
 from workers.vendors.registry import CATALOGUE
 
 TODAY = date(2026, 11, 22)
-REGISTRY = build_registry(CATALOGUE.commands)
+REGISTRY = build_registry(CATALOGUE)
 USER = "UALICE"
 
 

@@ -24,6 +24,7 @@ import redis
 from dramatiq.middleware import CurrentMessage
 
 from workers import audit, buildsteps, delivery, filesweep, render, steps, sweeper
+from workers.digests import fire
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
 from workers.runtime import Runtime
@@ -173,6 +174,12 @@ def sweep(b: Bound) -> None:
     filesweep.sweep(b.rt)  # built files whose link expired
 
 
+@actor(**ONCE_MORE)
+def digest_fire(b: Bound, digest_id: str, at: float, skipped: int = 0, since: float = 0.0, by: str = "") -> None:
+    """A digest's run, sent by the clock (or `digest run`): it becomes a job like a command."""
+    fire.fire(b.rt, b.vendors, digest_id, at, skipped=skipped, since=since, by=by)
+
+
 @actor(max_retries=5, min_backoff=2_000, time_limit=STEP_TIME_LIMIT_MS)
 def audit_post(b: Bound, entry_id: str) -> None:
     """Copy one audit entry to ADOPS_AUDIT_CHANNEL, once."""
@@ -238,6 +245,9 @@ class Dispatcher:
 
     def sweep(self) -> None:
         self.actors["sweep"].send()
+
+    def digest(self, digest_id: str, at: float, *, skipped: int = 0, since: float = 0.0, by: str = "") -> None:
+        self.actors["digest_fire"].send(digest_id, at, skipped, since, by)
 
 
 def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:

@@ -153,6 +153,10 @@ def refresh_progress(rt: Runtime, vendors: Catalogue, job: Job, *, force: bool =
     """
     if job.params.get("update"):
         return  # a button's job changes its own message when done; no progress message
+    if job.digest:
+        # Nobody is watching a digest run; its outcome alone goes to the channel, which keeps
+        # Slack's per-channel pace for the runs, and leaves nothing to take back when skip-empty.
+        return
     now = rt.clock()
     message = render.progress(job, now, vendors.display(job.vendor))
     # A retry starting or ending counts as a change of state: the person sees it at once.

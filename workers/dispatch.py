@@ -37,6 +37,9 @@ class Dispatch(Protocol):
     def sweep(self) -> None:
         """Look for jobs nothing is left to finish."""
 
+    def digest(self, digest_id: str, at: float, *, skipped: int = 0, since: float = 0.0, by: str = "") -> None:
+        """Make digest ``digest_id``'s run scheduled at ``at`` (``workers.digests.fire``)."""
+
 
 class Unbound:
     """The dispatch of a runtime whose actors are not bound yet: fails loudly, never silently."""

@@ -115,6 +115,11 @@ class Job(BaseModel):
     write: Literal["", "started", "applied"] = ""
     finished_by: str = ""  # who cancelled
     finished_at: float = 0.0
+    # A digest's run (``workers.digests``): its id, scheduled time, zone, who scheduled it, the
+    # runs missed before it; empty for a person's own command.
+    digest: dict[str, Any] = Field(default_factory=dict)
+    # When its post in the channel has its turn (``workers.digests.pace``); 0: not reserved yet.
+    pace_at: float = 0.0
 
     @property
     def terminal(self) -> bool:
@@ -147,7 +152,7 @@ class Job(BaseModel):
             annotation = cls.model_fields[k].annotation
             if annotation is bool:
                 data[k] = v == "1"
-            elif k in ("params", "result"):
+            elif k in ("params", "result", "digest"):
                 data[k] = json.loads(v) if v else {}
             else:
                 data[k] = v

@@ -19,6 +19,7 @@ from dramatiq.brokers.stub import StubBroker
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from workers.digests.store import DigestStore
 from workers.dispatch import Dispatch, Unbound
 from workers.errors import ConfigError
 from workers.jobs import JobStore
@@ -50,6 +51,11 @@ class Runtime:
     dispatch: Dispatch = field(default_factory=Unbound)
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Scheduled digests, on the job store's Redis and prefix.
+    digests: DigestStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.digests = DigestStore(self.store.redis, self.store.prefix)
 
     def client(self, vendor: str) -> Any:
         """Vendor ``vendor``'s adapter, built once per runtime (pooled connections, shared by threads)."""

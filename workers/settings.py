@@ -115,6 +115,20 @@ class Settings(BaseSettings):
     # waiting export for a poll that was due) before the sweep sends another.
     adops_sweep_interval: int = Field(default=60, ge=1, le=3_600)
     adops_rescue_after: float = Field(default=120.0, ge=2.0, le=3_600.0)
+    # The clock looks for due digests every ADOPS_CLOCK_TICK seconds; its leader lock lapses
+    # ADOPS_CLOCK_LEASE seconds after the leader's last renewal, when a standby takes over.
+    adops_clock_tick: float = Field(default=1.0, ge=0.1, le=60.0)
+    adops_clock_lease: float = Field(default=10.0, ge=1.0, le=600.0)
+
+    # Digests: the shortest schedule allowed (seconds between runs); how late a missed run may
+    # still fire after a clock outage (later ones are counted as missed, never fired as a
+    # backlog); how many failures in a row pause a digest.
+    adops_digest_min_interval: int = Field(default=300, ge=1, le=7 * 86_400)
+    adops_digest_grace: int = Field(default=900, ge=0, le=86_400)
+    adops_digest_failures: int = Field(default=3, ge=1, le=100)
+    # Seconds between two digest posts in one channel: Slack allows about one message a second
+    # per channel, and a burst of digests waits its turn in the queue, not in a worker thread.
+    adops_slack_channel_pace: float = Field(default=1.0, ge=0.0, le=60.0)
 
     adops_vendor_timeout: float = Field(default=20.0, gt=0.0, le=120.0)
     # Transient vendor trouble: the first retry waits this long, each next one twice as long

@@ -24,6 +24,8 @@ from typing import Any
 from workers import audit, delivery, filedelivery, private, render
 from workers.boards import Board
 from workers.delivery import refresh_progress
+from workers.digests import outcome as digest_outcome
+from workers.digests import pace
 from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
 from workers.jobs import ACTIVE, Job
 from workers.retries import MAX_TRIES, StepRetry, retry_later
@@ -221,9 +223,11 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                 if job.private:
                     private.retract(rt, job)  # a progress edit landed after the retraction
                 elif not job.params.get("update"):
-                    delivery.repaint(rt, job, _outcome(vendors, job, meta=True))
+                    delivery.repaint(rt, job, _outcome(rt, vendors, job, meta=True))
             return
-        if filedelivery.needs_a_thread(job) and delivery.deliver(rt, job, _outcome(vendors, job, meta=True)):
+        if job.digest and not _digest_turn(rt, job):
+            return
+        if filedelivery.needs_a_thread(job) and delivery.deliver(rt, job, _outcome(rt, vendors, job, meta=True)):
             job = rt.store.get(job_id) or job  # now with the message its files go under
         job = filedelivery.deliver_once(rt, job)  # a built file: uploaded and/or linked, once
         if _post_outcome(rt, vendors, job):
@@ -231,11 +235,31 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         delivery.watch_inflight(rt, job_id)
 
 
+def _digest_turn(rt: Runtime, job: Job) -> bool:
+    """A digest's run: record how it ended; False when it is not to be posted now (left out as
+    empty, or its channel's turn to post is later: then publish is sent again for that turn)."""
+    if "posted" not in job.digest:
+        settled = digest_outcome.settle(rt, job)
+        job.digest = {**job.digest, "posted": settled.post, "failures": settled.failures, "paused": settled.paused}
+        rt.store.update(job.id, digest=job.digest)
+    if not job.digest["posted"]:
+        log.info("digest %s: run %s had nothing to report; left out (skip-empty)", job.digest["id"], job.id)
+        rt.store.outbox.mark_posted(rt.store.key(job.id), job.id, job.outcome_rev)
+        return False
+    wait = pace.turn(rt, job)
+    if wait > 0.05:
+        rt.store.outbox.touch(job.id, rt.clock() + wait)
+        rt.dispatch.publish(job.id, delay=wait)
+        return False
+    return True
+
+
 def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
     """Show the outcome; False when no route could take it."""
     update = job.params.get("update")
-    if job.state == "failed" and job.private:
-        # The person's own mistake (an unknown name, no such record): theirs alone to see.
+    if job.state == "failed" and job.private and not job.digest:
+        # The person's own mistake (an unknown name, no such record): theirs alone to see. A
+        # digest's run has nobody waiting for a private answer: its channel is told.
         return private.answer(rt, job, render.refusal(job))
     if update and (job.state == "delivered" or _late_cancel(job)):
         # A button's job: its result replaces the message the button sat on, unless a newer
@@ -243,7 +267,7 @@ def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
         version = job.result.get("board_version")
         board = Board(rt.redis, rt.store.prefix, update["channel"], update["ts"])
         if version is None or board.show_if_newest(int(version)):
-            return delivery.replace_clicked(rt, job, update["channel"], update["ts"], _outcome(vendors, job))
+            return delivery.replace_clicked(rt, job, update["channel"], update["ts"], _outcome(rt, vendors, job))
         else:
             log.info("job %s: a newer render of its message is shown already", job.id)
     elif update:
@@ -252,13 +276,15 @@ def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:
         if job.state == "failed":
             return private.answer(rt, job, render.failure_message(job.error))
     else:
-        return delivery.deliver(rt, job, _outcome(vendors, job, meta=True))
+        return delivery.deliver(rt, job, _outcome(rt, vendors, job, meta=True))
     return True
 
 
-def _outcome(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
-    """What a finished job shows (:func:`_shown`), with what became of its file, if it built one."""
-    return render.with_delivery(_shown(vendors, job, meta=meta), job)
+def _outcome(rt: Runtime, vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
+    """What a finished job shows (:func:`_shown`), with what became of its file, if it built one,
+    under its digest's line if a digest ran it."""
+    message = render.with_delivery(_shown(vendors, job, meta=meta), job)
+    return digest_outcome.frame(message, job, rt.settings.adops_admins) if job.digest else message
 
 
 def _shown(vendors: Catalogue, job: Job, *, meta: bool = False) -> render.Rendered:
