@@ -41,7 +41,7 @@ _OWN_WORDS = ("tz", "skip-empty")
 SCHEDULE = Positional("schedule", "word", "A cron schedule in quotes: minute hour day-of-month month day-of-week, "
                       "as in `\"0 9 * * MON-FRI\"` (an optional leading seconds field, and `@daily`, work too).",
                       metavar="\"cron\"")
-DIGEST_ID = Positional("digest_id", "word", "The digest's id, from `digest list`, such as `D7K2P9`.", metavar="id")
+DIGEST_ID = Positional("digest_id", "word", "The digest's id, from `digest list`, such as `D7K2P9`.", metavar="digest-id")
 TZ = Option("tz", "tz", "The zone the schedule and date words are read in; default ADOPS_TIMEZONE.")
 
 
@@ -78,6 +78,10 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
             command = registry.parse(inner.text, today=today)
         except UsageError as exc:
             return Reply(f"That command doesn't read, so no digest was added: {exc}")
+        own = command.spec.option("tz")
+        if own is not None and own.kind == "tz" and command.args.get("tz") is None:
+            # Its days are read in the digest's zone, as its date words are: said in the command.
+            command = registry.parse(f"{command.text} tz={tz}", today=today)
         what = fire.prepare(ctx.rt, vendors, registry, command.text, user_id=ctx.user_id, channel_id=ctx.channel_id,
                             today=today)
         if isinstance(what, str):
@@ -88,7 +92,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
                         created_at=now, next_at=cron.next_after(now, ZoneInfo(tz)))
         ctx.rt.digests.add(digest)
         empty = " Runs with nothing to report are left out." if digest.skip_empty else ""
-        return Reply(str(md("Digest {} added: {} {}.{} Next runs: {}. {} shows it now.", code(digest.id),
+        return Reply(str(md("Digest {} added: {}, {}.{} Next runs: {}. {} shows it now.", code(digest.id),
                             code(f"/adops {digest.command}"), schedule_words(cron.text, tz), empty,
                             _next_runs(cron, tz, now), code(f"/adops digest run {digest.id}"))))
 

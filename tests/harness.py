@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 from collections.abc import Callable
@@ -130,6 +131,9 @@ def deployment_env(redis_url: str, slack_api_url: str, sandbox: Sandbox, **env: 
         # A test about the timing itself sets its own (test_visible_retries.py, test_schedule.py).
         "ADOPS_FIRST_POLL": "0.5",
         "ADOPS_RETRY_BACKOFF": "0.2",
+        # Each deployment its own files folder, as each has its own Redis: another's sweep must
+        # never meet its build's parts.
+        "ADOPS_FILES_DIR": tempfile.mkdtemp(prefix="adops-files-"),
         **env,
     }
 

@@ -301,9 +301,9 @@ def test_help_details_defaults_and_range_forms() -> None:
 
 def test_every_registered_command_has_short_help_and_examples_that_parse() -> None:
     for spec in REGISTRY.values():
-        # A job id, or an audit id, exists only once its job or change does: such a command
+        # A job id, an audit id or a digest id exists only once its job, change or digest does: such a command
         # cannot have an example that runs as printed.
-        assert spec.examples or any(p.kind == "job" or p.metavar == "audit-id" for p in spec.positionals), spec.name
+        assert spec.examples or any(p.kind == "job" or p.metavar in ("audit-id", "digest-id") for p in spec.positionals), spec.name
         for example in spec.examples:
             assert parse(example, today=TODAY).name == spec.name
         for section in help_sections(spec.name):
@@ -540,3 +540,10 @@ def test_duplicate_registration_is_refused() -> None:
     registry.register(CommandSpec(words=("x",), summary="."))
     with pytest.raises(ValueError, match="already registered"):
         registry.register(CommandSpec(words=("x",), summary="again"))
+
+
+def test_every_command_that_needs_an_admin_says_whether_it_changes_state() -> None:
+    # An admin-only vendor command is one that changes vendor state; a digest refuses those by
+    # `changes_state`, so a new one that forgot the flag would run unattended. Fail here first.
+    assert [s.name for s in CATALOGUE.commands if s.admin_only and not s.changes_state] == []
+    assert {s.name for s in CATALOGUE.commands if s.changes_state} >= {"monitor", "stream", "filters delete"}

@@ -197,3 +197,28 @@ def test_at_a_terminal_lines_are_edited_and_remembered(tmp_path: Path) -> None:
         os.close(master)
     history = (tmp_path / "adops" / "console_history").read_text()
     assert history.split() == ["help", "quit"]  # readline keeps one of two lines alike in a row
+
+
+def test_a_digest_added_in_the_console_runs_at_once_with_digest_run() -> None:
+    """The README's console example: `digest run` shows the digest's output at once."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "ADOPS_", "INSTAL_"))}
+    env = {**base, "XDG_STATE_HOME": tempfile.mkdtemp(prefix="adops-console-state-")}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "console"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        proc.stdin.write('/adops digest add "0 9 * * MON-FRI" tz=Europe/Berlin account\n')
+        proc.stdin.flush()
+        seen = ""
+        deadline = time.monotonic() + 60
+        while (found := re.search(r"Digest `(D[0-9A-Z]{5})` added", seen)) is None:
+            assert time.monotonic() < deadline, seen
+            seen += proc.stdout.readline()
+        out, err = proc.communicate(f"/adops digest run {found.group(1)}\n/adops digest list\n", timeout=120)
+    finally:
+        proc.kill()
+    out = seen + out
+    assert proc.returncode == 0, out + err
+    assert "at 09:00, Monday to Friday, Berlin time" in out
+    assert re.search(rf"Digest `{found.group(1)}`\*.*run now by @U0YOU", out), out
+    assert "*Adspect account*" in out and "Balance: *" in out

@@ -220,3 +220,52 @@ def test_runs_due_together_in_one_channel_post_a_second_apart(make_stack, slack:
     assert len(times) == 3
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert all(g >= 0.9 for g in gaps), gaps
+
+
+def test_edit_moves_the_next_run_and_the_digests_own_options_may_come_last(stack: InProcessStack) -> None:
+    # The design's order: the digest's `tz=` and `skip-empty` after the command they schedule.
+    digest = add(stack, '"0 9 * * *" account tz=America/New_York skip-empty')
+    assert digest.tz == "America/New_York" and digest.skip_empty and digest.command == "account"
+    # A command with a zone of its own keeps it; one without it is given the digest's, so its
+    # days are the same days its date words name.
+    kept = add(stack, '"0 9 * * *" tz=Europe/Berlin funnel yesterday tz=Asia/Tokyo')
+    assert (kept.tz, kept.command) == ("Europe/Berlin", "funnel yesterday tz=Asia/Tokyo")
+    given = add(stack, '"0 9 * * *" tz=Europe/Berlin funnel yesterday')
+    assert given.command == "funnel yesterday tz=Europe/Berlin"
+    said = answer(stack, f'digest edit {digest.id} "30 7 * * MON" tz=Asia/Tokyo')
+    assert "at 07:30 on Mondays, Tokyo time" in said, said
+    edited = stack.rt.digests.get(digest.id)
+    assert edited is not None and edited.cron == "30 7 * * MON" and edited.tz == "Asia/Tokyo"
+    local = datetime.fromtimestamp(edited.next_at, ZoneInfo("Asia/Tokyo"))
+    assert (local.strftime("%a %H:%M"), stack.redis.zscore("adops:digests:due", digest.id)) == ("Mon 07:30", edited.next_at)
+    assert "hour" in answer(stack, f'digest edit {digest.id} "0 99 * * *"')
+    unchanged = stack.rt.digests.get(digest.id)
+    assert unchanged is not None and unchanged.cron == "30 7 * * MON"
+
+
+def test_a_run_is_counted_once_however_often_it_is_published(stack: InProcessStack, vendor: Sandbox) -> None:
+    from workers import steps  # the step itself, run again as a redelivered publish would be
+
+    digest = add(stack, '"0 9 * * *" account')
+    vendor.inject("adspect", "account", "status", status=401)
+    answer(stack, f"digest run {digest.id}")
+    wait_until(lambda: (d := stack.rt.digests.get(digest.id)) and d.failures == 1, what="the failure recorded")
+    [job] = digest_jobs(stack, digest.id)
+    stack.wait_idle()
+    stack.redis.hset(f"adops:job:{job['id']}", "outcome_posted", "0")  # as if the first publish died
+    steps.publish(stack.rt, stack.vendors, job["id"])
+    stored = stack.rt.digests.get(digest.id)
+    assert stored is not None and stored.failures == 1 and stored.last_job == job["id"]
+
+
+def test_a_digest_in_a_channel_no_longer_allowed_makes_no_run(make_stack, slack: LocalSlack) -> None:  # type: ignore[no-untyped-def]
+    first = make_stack()
+    digest = add(first, '"0 9 * * *" account')
+    # The same deployment restarted with an allow-list that no longer has the channel.
+    later = make_stack(ADOPS_CHANNELS="COTHER")
+    later.redis.flushdb()
+    later.rt.digests.add(digest)
+    at(later, digest.next_at + 1).tick()
+    later.wait_idle()
+    assert digest_jobs(later, digest.id) == [] and posts(slack, digest.id) == []
+    assert "not in ADOPS_CHANNELS" in later.logs()

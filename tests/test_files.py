@@ -28,6 +28,7 @@ from tests.test_flow import CHANNEL, job_messages, outcome_text, queued_job
 from tests.throwaway.tally import WITH_TALLY, TallyApp
 from workers import files, filesweep, links, render, steps
 from workers.jobs import Job
+from workers.sweeper import PUBLISH_PATIENCE
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
 from workers.words import size
@@ -284,13 +285,19 @@ def test_the_sweep_deletes_the_parts_of_builds_that_ended_and_keeps_those_still_
     assert stack.rt is not None
     ended, _ = running_job(stack, slack, vendor)
     building, _ = running_job(stack, slack, vendor, "today")
-    for job_id in (ended, building, "J0000GNE0"):
+    for job_id in (ended, building, "J0000GNE0", "J0000GNE1"):
         part = files.parts_dir(stack.rt.settings, job_id) / "20261101T000000.0.jsonl"
         part.parent.mkdir(parents=True, exist_ok=True)
         part.write_text('{"id": 1}\n')
+    idle = time.time() - PUBLISH_PATIENCE - 60
+    for path in (files.parts_dir(stack.rt.settings, "J0000GNE0"), *files.parts_dir(stack.rt.settings, "J0000GNE0").iterdir()):
+        os.utime(path, (idle, idle))
     assert steps.fail(stack.rt, ended, "the export did not finish before its deadline")
     removed = filesweep.sweep(stack.rt)
-    assert sorted(removed) == sorted([ended, "J0000GNE0"])  # ended, and a record long expired
+    # Ended, and a record long expired; not a fresh folder this Redis has no job for (a deployment
+    # on another Redis, or a test beside this one, sharing the folder).
+    assert sorted(removed) == sorted([ended, "J0000GNE0"])
+    assert files.parts_dir(stack.rt.settings, "J0000GNE1").exists()
     assert not files.parts_dir(stack.rt.settings, ended).exists()
     assert (files.parts_dir(stack.rt.settings, building) / "20261101T000000.0.jsonl").exists()
 

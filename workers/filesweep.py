@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 from workers import files
@@ -63,6 +64,10 @@ def _sweep_parts(rt: Runtime, root: Path) -> list[str]:
         job = rt.store.get(entry.name)
         if job is not None and not job.terminal:
             continue  # still building: its parts are its work so far
+        if job is None and time.time() - _last_change(entry.path) < PUBLISH_PATIENCE:
+            # Not a job of this Redis, yet recent: the folder may be shared with a deployment on
+            # another Redis (or a test beside this one); a build's parts are never idle this long.
+            continue
         shutil.rmtree(entry.path, ignore_errors=True)
         removed.append(entry.name)
     if removed:

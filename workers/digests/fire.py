@@ -81,6 +81,11 @@ def fire(rt: Runtime, vendors: Catalogue, digest_id: str, at: float, *, skipped:
     if digest.paused and not by:
         log.info("digest %s is paused; its run at %.0f is not made", digest_id, at)
         return
+    if not rt.settings.channel_allowed(digest.channel_id):
+        # The channel left ADOPS_CHANNELS after the digest was added: say nothing there.
+        log.warning("digest %s: channel %s is not in ADOPS_CHANNELS; its run at %.0f is not made", digest_id,
+                    digest.channel_id, at)
+        return
     today = datetime.fromtimestamp(at, ZoneInfo(digest.tz)).date()
     who = by or digest.created_by
     missed = skipped + digest.missed
