@@ -239,10 +239,11 @@ class Stack(Requests):
         self.url = f"http://127.0.0.1:{self.port}"
         self.web: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.clocks: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=10)
 
     def _spawn(self, name: str, *args: str, module: str = "bot.cli") -> subprocess.Popen[bytes]:
-        log = open(self.logdir / f"{name}-{len(self.workers)}-{int(time.time() * 1000)}.log", "wb")
+        log = open(self.logdir / f"{name}-{len(self.workers) + len(self.clocks)}-{int(time.time() * 1000)}.log", "wb")
         return subprocess.Popen(
             [sys.executable, "-m", module, *args],
             env=self.env,
@@ -278,6 +279,12 @@ class Stack(Requests):
         self.workers.append(proc)
         return proc
 
+    def start_clock(self) -> subprocess.Popen[bytes]:
+        """``adops clock``; several may run, as a deployment with a standby runs them."""
+        proc = self._spawn("clock", "clock")
+        self.clocks.append(proc)
+        return proc
+
     def kill_worker(self, proc: subprocess.Popen[bytes]) -> None:
         """SIGKILL the worker's whole process group: no shutdown, no acks, no requeue."""
         os.killpg(proc.pid, signal.SIGKILL)
@@ -286,7 +293,7 @@ class Stack(Requests):
     def stop(self) -> None:
         # The client first: gunicorn's graceful stop waits for its open keep-alive connection.
         self.http.close()
-        _stop_all([*self.workers, *([self.web] if self.web is not None else [])])
+        _stop_all([*self.clocks, *self.workers, *([self.web] if self.web is not None else [])])
         self.redis.close()
 
     def logs(self) -> str:
