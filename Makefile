@@ -31,6 +31,7 @@ bench: $(VENV)/.installed redis-server
 	$(PY) bench/everflow_requests.py
 	$(PY) bench/everflow_memory.py
 	$(PY) bench/adspect_clicklog.py
+	$(PY) bench/digests.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

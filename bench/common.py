@@ -157,17 +157,23 @@ def wait_worker_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float =
 # -- the fake Slack in a process of its own ---------------------------------------------------
 
 
-def _serve_slack(conn: Any, bot_token: str) -> None:
+def _serve_slack(conn: Any, bot_token: str, keep: tuple[str, ...] = ()) -> None:
     """Child process: a LocalSlack that counts every call (its call log keeps only the last
-    few thousand) and answers ``counts``/``stop`` on the pipe."""
-    from devkit.slack import LocalSlack
+    few thousand), keeps every call of the methods in ``keep`` (with its time and params), and
+    answers ``counts``/``("calls", method)``/``stop`` on the pipe."""
+    import time
+
+    from devkit.slack import Call, LocalSlack
 
     class CountingSlack(LocalSlack):
         counts: Counter[str] = Counter()
+        kept: list[Call] = []
 
         def _record(self, method: str, params: dict[str, Any], error: str | None) -> None:
             super()._record(method, params, error)
             self.counts[method if error is None else f"{method}!{error}"] += 1
+            if method in keep:
+                self.kept.append(Call(method, params, time.time(), error is None, error))
 
     with CountingSlack(bot_token=bot_token) as slack:
         conn.send(slack.api_url)
@@ -176,6 +182,9 @@ def _serve_slack(conn: Any, bot_token: str) -> None:
             if command == "counts":
                 with slack._lock:
                     conn.send(dict(slack.counts))
+            elif isinstance(command, tuple) and command[0] == "calls":
+                with slack._lock:
+                    conn.send([c for c in slack.kept if c.method == command[1]])
             elif command == "stop":
                 break
 
@@ -183,10 +192,11 @@ def _serve_slack(conn: Any, bot_token: str) -> None:
 class SlackProcess:
     """The fake Slack, out of the bench process so the bench's own GIL never slows it down."""
 
-    def __init__(self, bot_token: str = BOT_TOKEN) -> None:
+    def __init__(self, bot_token: str = BOT_TOKEN, keep: tuple[str, ...] = ()) -> None:
+        """``keep``: methods whose every call :meth:`calls` returns (the fake's own log is bounded)."""
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve_slack, args=(child, bot_token), daemon=True, name="fake-slack")
+        self._proc = ctx.Process(target=_serve_slack, args=(child, bot_token, keep), daemon=True, name="fake-slack")
         self._proc.start()
         if not self._conn.poll(30):
             raise RuntimeError("the fake Slack did not start")
@@ -199,6 +209,11 @@ class SlackProcess:
     def counts(self) -> dict[str, int]:
         self._conn.send("counts")
         return dict(self._conn.recv())
+
+    def calls(self, method: str) -> list[Any]:
+        """Every call of ``method`` (one of ``keep``) so far, oldest first (``devkit.slack.Call``)."""
+        self._conn.send(("calls", method))
+        return list(self._conn.recv())
 
     def stop(self) -> None:
         if self._proc.is_alive():
