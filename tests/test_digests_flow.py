@@ -59,7 +59,7 @@ def test_add_says_the_schedule_in_words_and_the_next_three_runs(stack: InProcess
     said = answer(stack, 'digest add "0 9 * * MON-FRI" tz=Europe/Berlin funnel yesterday by=stream_id')
     assert "at 09:00, Monday to Friday, Berlin time" in said, said
     digest = stack.rt.digests.get(said.split("`")[1])
-    assert digest is not None and digest.command == "funnel yesterday by=stream_id" and digest.tz == "Europe/Berlin"
+    assert digest is not None and digest.command == "funnel yesterday by=stream_id tz=Europe/Berlin" and digest.tz == "Europe/Berlin"
     next_runs = said.split("Next runs: ")[1]
     assert next_runs.count("09:00") == 3 and not any(day in next_runs for day in ("Sat", "Sun")), said
     assert stack.redis.zscore("adops:digests:due", digest.id) == digest.next_at

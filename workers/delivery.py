@@ -30,6 +30,7 @@ import time
 from contextlib import AbstractContextManager
 
 from workers import render
+from workers.digests import pace
 from workers.errors import CannotPost, SlackError, SlackRetryLater
 from workers.jobs import ACTIVE, JOB_TTL, Job
 from workers.lease import lease
@@ -224,6 +225,8 @@ def post_once(rt: Runtime, job: Job, message: render.Rendered, *, exclude: str =
     id every message of ours shows) and edits it instead. Where the history can't be read (a
     channel the bot only posts to), the retry posts again: a possible duplicate over a lost result.
     """
+    if job.digest:
+        pace.claim(rt, job)  # as close to the post as can be: the channel's pace is kept to the call
     marker = f"{rt.store.prefix}posting:{job.id}"
     since = rt.redis.get(marker)
     if since is not None:

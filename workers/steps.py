@@ -26,7 +26,7 @@ from workers.boards import Board
 from workers.delivery import refresh_progress
 from workers.digests import outcome as digest_outcome
 from workers.digests import pace
-from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
+from workers.errors import ConfigError, NotConfigured, Refused, SlackRetryLater, VendorError, VendorTransient
 from workers.jobs import ACTIVE, Job
 from workers.retries import MAX_TRIES, StepRetry, retry_later
 from workers.runtime import Runtime
@@ -236,8 +236,8 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
 
 
 def _digest_turn(rt: Runtime, job: Job) -> bool:
-    """A digest's run: record how it ended; False when it is not to be posted now (left out as
-    empty, or its channel's turn to post is later: then publish is sent again for that turn)."""
+    """A digest's run: record how it ended; False when it is not to be posted (left out as empty).
+    Raises SlackRetryLater when its channel's turn to post is later: publish runs again then."""
     if "posted" not in job.digest:
         settled = digest_outcome.settle(rt, job)
         job.digest = {**job.digest, "posted": settled.post, "failures": settled.failures, "paused": settled.paused}
@@ -247,10 +247,8 @@ def _digest_turn(rt: Runtime, job: Job) -> bool:
         rt.store.outbox.mark_posted(rt.store.key(job.id), job.id, job.outcome_rev)
         return False
     wait = pace.turn(rt, job)
-    if wait > 0.05:
-        rt.store.outbox.touch(job.id, rt.clock() + wait)
-        rt.dispatch.publish(job.id, delay=wait)
-        return False
+    if wait:
+        raise SlackRetryLater(wait, "its turn to post in the channel is later")  # the actor sends it again then
     return True
 
 

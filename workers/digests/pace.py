@@ -1,54 +1,75 @@
 """Slack's pace in one channel: about one message a second, so digests that fall due together
 take turns instead of drawing 429s.
 
-Each digest run reserves its turn once (the slot is stored on the job, so a publish that runs
-again keeps it rather than queueing behind itself) and a publish that comes early is sent again
-for its turn: the wait is spent in the broker's delay queue, never in a worker thread.
+Two steps, because one is not enough under load:
+
+- :func:`turn`, when a run's publish starts: the run reserves its slot once (kept on the job, so
+  a publish that runs again keeps its place rather than queueing behind itself), slots a gap
+  apart in the channel. A publish that comes early is sent again for its slot: the wait is spent
+  in the broker's delay queue, never in a worker thread, and a burst of runs is spread out
+  instead of waking together.
+- :func:`claim`, right before the post itself: delayed messages reach a busy worker late, and two
+  whose slots were a second apart may then arrive together. The post goes only if the channel's
+  last digest post was a full gap ago; otherwise it is "Slack says later" (``SlackRetryLater``)
+  for the rest of the gap, as a 429 would be, but before Slack has to say it.
 """
 
 from __future__ import annotations
 
 import time
 
+from workers.errors import SlackRetryLater
 from workers.jobs import Job
 from workers.runtime import Runtime
 
-__all__ = ["turn"]
+__all__ = ["EARLY", "claim", "turn"]
 
-#: A turn this close is taken now (``steps._digest_turn`` re-sends a publish only when its
-#: wait is longer).
+#: A turn this close is taken now.
 EARLY = 0.05
 
-# KEYS[1] the channel's next free slot, KEYS[2] the job hash, KEYS[3] when the channel's last post
-# was let go; ARGV[1] now, ARGV[2] seconds between posts, ARGV[3] EARLY. The job's slot if it has
-# one, else the channel's next free one, taken. When the slot has come, the post is let go only
-# if the channel's last one went at least a gap ago: slots are reserved a gap apart, but a
-# publish whose delayed message came late and the next one on time would post closer than that.
+# KEYS[1] the channel's next free slot, KEYS[2] the job hash; ARGV[1] now, ARGV[2] seconds
+# between posts. The job's slot if it has one, else the channel's next free one, taken.
 _RESERVE = """
+local mine = tonumber(redis.call('HGET', KEYS[2], 'pace_at') or '0')
+if mine and mine > 0 then return tostring(mine) end
+local now = tonumber(ARGV[1])
+local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+local at = math.max(now, free)
+local gap = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], tostring(at + gap), 'PX', math.ceil((at + gap - now) * 1000) + 60000)
+redis.call('HSET', KEYS[2], 'pace_at', tostring(at))
+return tostring(at)
+"""
+
+# KEYS[1] when the channel's last digest post went; ARGV[1] now, ARGV[2] the gap. 0 and the
+# post is this one's, or the seconds left of the gap.
+_CLAIM = """
 local now = tonumber(ARGV[1])
 local gap = tonumber(ARGV[2])
-local at = tonumber(redis.call('HGET', KEYS[2], 'pace_at') or '0')
-if not at or at <= 0 then
-  local free = tonumber(redis.call('GET', KEYS[1]) or '0')
-  at = math.max(now, free)
-  redis.call('SET', KEYS[1], tostring(at + gap), 'PX', math.ceil((at + gap - now) * 1000) + 60000)
-  redis.call('HSET', KEYS[2], 'pace_at', tostring(at))
-end
-if at - now > tonumber(ARGV[3]) then return tostring(at) end
-local last = tonumber(redis.call('GET', KEYS[3]) or '0')
-if last + gap - now > tonumber(ARGV[3]) then return tostring(last + gap) end
-redis.call('SET', KEYS[3], tostring(now), 'PX', math.ceil(gap * 1000) + 60000)
-return tostring(now)
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+if last + gap > now then return tostring(last + gap - now) end
+redis.call('SET', KEYS[1], tostring(now), 'PX', math.ceil(gap * 1000) + 60000)
+return '0'
 """
 
 
 def turn(rt: Runtime, job: Job) -> float:
-    """Seconds until ``job`` may post in its channel (0: now; otherwise more than ``EARLY``)."""
+    """Seconds until ``job``'s slot to post in its channel (0: now, or within ``EARLY``)."""
     gap = rt.settings.adops_slack_channel_pace
     if gap <= 0:
         return 0.0
     now = time.time()  # Slack's pace is kept in real seconds, whatever clock the runtime reasons in
-    prefix = f"{rt.store.prefix}pace:{job.channel_id}"
-    keys = [prefix, rt.store.key(job.id), f"{prefix}:last"]
-    at = float(rt.redis.register_script(_RESERVE)(keys=keys, args=[repr(now), repr(gap), repr(EARLY)]))
-    return max(0.0, at - now)
+    keys = [f"{rt.store.prefix}pace:{job.channel_id}", rt.store.key(job.id)]
+    wait = float(rt.redis.register_script(_RESERVE)(keys=keys, args=[repr(now), repr(gap)])) - now
+    return wait if wait > EARLY else 0.0
+
+
+def claim(rt: Runtime, job: Job) -> None:
+    """Take the channel for this post now, or raise SlackRetryLater for the rest of the gap."""
+    gap = rt.settings.adops_slack_channel_pace
+    if gap <= 0:
+        return
+    key = f"{rt.store.prefix}pace:{job.channel_id}:last"
+    wait = float(rt.redis.register_script(_CLAIM)(keys=[key], args=[repr(time.time()), repr(gap)]))
+    if wait > 0:
+        raise SlackRetryLater(max(wait, EARLY), "our own pace: one digest post a second per channel")
