@@ -146,6 +146,15 @@ class DigestStore:
         raw = self.redis.hgetall(self.key(digest_id))
         return Digest.from_redis(raw) if raw else None
 
+    def get_many_raw(self, digest_ids: list[str]) -> list[dict[bytes, bytes]]:
+        """Each of ``digest_ids`` as stored (empty where gone), in one round trip; for the caller
+        to read with ``Digest.from_redis`` one at a time, so one that no longer reads troubles
+        only itself."""
+        pipe = self.redis.pipeline(transaction=False)
+        for digest_id in digest_ids:
+            pipe.hgetall(self.key(digest_id))
+        return list(pipe.execute())
+
     def in_channel(self, channel_id: str) -> list[Digest]:
         """The channel's digests, oldest first."""
         ids = sorted(_text(i) for i in self.redis.smembers(self._channel_key(channel_id)))
@@ -217,6 +226,16 @@ class DigestStore:
         keys = [self.due_key, self.key(digest_id)]
         args = [digest_id, repr(seen), repr(next_at), missed, repr(missed_since)]
         return bool(self._advance(keys=keys, args=args))
+
+    def advance_many(self, moves: list[tuple[str, float, float, int, float]]) -> None:
+        """:meth:`advance` for each (id, seen, next_at, missed, missed_since), in one round trip."""
+        if not moves:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for digest_id, seen, next_at, missed, missed_since in moves:
+            self._advance(keys=[self.due_key, self.key(digest_id)],
+                          args=[digest_id, repr(seen), repr(next_at), missed, repr(missed_since)], client=pipe)
+        pipe.execute()
 
     def take_missed(self, digest_id: str, count: int) -> None:
         """The next run has said ``count`` missed runs: forget them (later ones stay counted)."""
