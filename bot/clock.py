@@ -66,11 +66,18 @@ class Clock:
         self._lead = rt.redis.register_script(_LEAD)
         self._resign = rt.redis.register_script(_RESIGN)
         self._leading = False
+        # A tick running on APScheduler's thread while the clock stops must not renew the lock
+        # after it was freed (the standby would wait a whole lease): both hold this guard.
+        self._guard = threading.Lock()
+        self._stopped = False
 
     def leads(self) -> bool:
         """Take or renew the leader lock; whether this clock leads now."""
         lease_ms = int(self.rt.settings.adops_clock_lease * 1000)
-        leading = bool(self._lead(keys=[self.key], args=[self.me, lease_ms]))
+        with self._guard:
+            if self._stopped:
+                return False
+            leading = bool(self._lead(keys=[self.key], args=[self.me, lease_ms]))
         if leading != self._leading:
             log.info("clock %s %s", self.me, "leads" if leading else "is on standby")
             self._leading = leading
@@ -91,10 +98,12 @@ class Clock:
             self.rt.dispatch.sweep()
 
     def resign(self) -> None:
-        """Free the lock for a standby now rather than a lease from now."""
-        if self._resign(keys=[self.key], args=[self.me]):
-            log.info("clock %s stepped down", self.me)
-        self._leading = False
+        """Free the lock for a standby now rather than a lease from now; this clock leads no more."""
+        with self._guard:
+            self._stopped = True
+            if self._resign(keys=[self.key], args=[self.me]):
+                log.info("clock %s stepped down", self.me)
+            self._leading = False
 
 
 def run(rt: Runtime) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from workers.digests import fire
@@ -22,7 +23,6 @@ from workers.digests.cron import Cron, CronError, parse_cron, zone_words
 from workers.digests.outcome import schedule_words
 from workers.digests.store import Digest, new_digest_id
 from workers.errors import UsageError
-from workers.grammar.lexer import lex, normalize
 from workers.grammar.parser import Registry
 from workers.grammar.spec import CommandSpec, Option, Parsed, Positional
 from workers.grammar.values import convert_option
@@ -187,30 +187,30 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
     )
 
 
-class _Inner:
+class _Inner(NamedTuple):
     """The scheduled command, with the digest's own options taken off its end."""
 
-    def __init__(self, text: str, tz: str | None, skip_empty: bool) -> None:
-        self.text, self.tz, self.skip_empty = text, tz, skip_empty
+    text: str
+    tz: str | None
+    skip_empty: bool
 
 
 def _own_options_at_end(registry: Registry, text: str, outer: Parsed) -> _Inner:
     """`digest add "<cron>" funnel yesterday tz=Europe/Berlin` as well as with `tz=` first: a
     trailing `tz=` or `skip-empty` is the digest's, unless the command itself takes it (an
-    export with a `tz=` of its own keeps it)."""
-    tokens = lex(normalize(text))
-    spec = registry.get(" ".join(t.text.lower() for t in tokens[:3])) or registry.get(
-        " ".join(t.text.lower() for t in tokens[:2])) or registry.get(tokens[0].text.lower() if tokens else "")
-    tz, skip, words = None, False, text.split()
-    while words:
-        last = words[-1]
+    export with a `tz=` of its own keeps it). Raises UsageError for a trailing zone that isn't one."""
+    spec = registry.spec_for(text)
+    tz, skip, rest = None, False, text.strip()
+    while rest:
+        head, _, last = rest.rpartition(" ")
         if last.lower() == "skip-empty" and not (spec and "skip-empty" in spec.flags):
-            skip, words = True, words[:-1]
+            skip = True
         elif last.lower().startswith("tz=") and not (spec and spec.option("tz")) and outer.args.get("tz") is None:
-            tz, words = _zone(last[3:]), words[:-1]
+            tz = _zone(last[3:])
         else:
             break
-    return _Inner(" ".join(words), tz, skip)
+        rest = head.rstrip()
+    return _Inner(rest, tz, skip)
 
 
 def _zone(value: str) -> str:

@@ -48,12 +48,14 @@ def test_one_clock_leads_until_it_steps_down_or_its_lease_lapses(client: redis.R
     rt.settings = rt.settings.model_copy(update={"adops_clock_lease": 1.0})
     a, b = Clock(rt, "a"), Clock(rt, "b")
     assert a.leads() and not b.leads() and a.leads()  # the second call renews
-    a.resign()
+    a.resign()  # a clock that stops frees the lock at once, and leads no more
     assert b.leads() and not a.leads()
-    time.sleep(1.2)  # b stops renewing (killed): its lease lapses and a takes over
-    assert a.leads()
+    c = Clock(rt, "c")
+    assert not c.leads()
+    time.sleep(1.2)  # b stops renewing (killed): its lease lapses and c takes over
+    assert c.leads()
     b.resign()  # a clock that doesn't hold the lock can't free it
-    assert client.get("adops:clock:leader") == b"a"
+    assert client.get("adops:clock:leader") == b"c"
 
 
 def test_a_standby_sends_nothing(client: redis.Redis) -> None:

@@ -70,6 +70,13 @@ class Registry(Mapping[str, CommandSpec]):
             raise self._unknown(words)
         return read(spec, tokens[len(spec.words) :], today, self._group(list(spec.words)))
 
+    def spec_for(self, text: str) -> CommandSpec | None:
+        """The command ``text`` names (its longest matching words), without reading the rest."""
+        try:
+            return self._match([token.text for token in lex(normalize(text))])
+        except UnclosedQuote:
+            return None
+
     def _match(self, words: list[str]) -> CommandSpec | None:
         """The spec whose words are the longest prefix of `words`."""
         lowered = tuple(word.lower() for word in words)
