@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from workers import audit
 from workers.digests import fire
 from workers.digests.cron import Cron, CronError, parse_cron, zone_words
 from workers.digests.outcome import schedule_words
@@ -91,6 +92,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
                         skip_empty="skip-empty" in parsed.flags or inner.skip_empty, created_by=ctx.user_id,
                         created_at=now, next_at=cron.next_after(now, ZoneInfo(tz)))
         ctx.rt.digests.add(digest)
+        _audit(ctx, "digest add", digest.id, "", f"{cron.text} ({tz}) /adops {digest.command}")
         empty = " Runs with nothing to report are left out." if digest.skip_empty else ""
         return Reply(str(md("Digest {} added: {}, {}.{} Next runs: {}. {} shows it now.", code(digest.id),
                             code(f"/adops {digest.command}"), schedule_words(cron.text, tz), empty,
@@ -108,6 +110,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         now = ctx.rt.clock()
         ctx.rt.digests.reschedule(digest.id, cron=cron.text, tz=tz, next_at=cron.next_after(now, ZoneInfo(tz)),
                                   by=ctx.user_id, now=now)
+        _audit(ctx, "digest edit", digest.id, f"{digest.cron} ({digest.tz})", f"{cron.text} ({tz})")
         paused = " It stays paused until resumed." if digest.paused else f" Next runs: {_next_runs(cron, tz, now)}."
         return Reply(str(md("Digest {} now runs {}.", code(digest.id), schedule_words(cron.text, tz))) + paused)
 
@@ -126,6 +129,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         if digest.paused:
             return Reply(f"Digest `{digest.id}` is paused already. `/adops digest resume {digest.id}` resumes it.")
         ctx.rt.digests.pause(digest.id, by=ctx.user_id, now=ctx.rt.clock())
+        _audit(ctx, "digest pause", digest.id, "active", "paused")
         return Reply(f"Digest `{digest.id}` is paused: it won't run until `/adops digest resume {digest.id}`.")
 
     def resume(parsed: Parsed, ctx: Context) -> Reply:
@@ -137,6 +141,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         now = ctx.rt.clock()
         next_at = parse_cron(digest.cron).next_after(now, ZoneInfo(digest.tz))
         ctx.rt.digests.resume(digest.id, next_at=next_at)
+        _audit(ctx, "digest resume", digest.id, "paused", "active")
         return Reply(f"Digest `{digest.id}` is running again; next run {_when(next_at, digest.tz)}.")
 
     def remove(parsed: Parsed, ctx: Context) -> Reply:
@@ -144,6 +149,7 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         if digest is None:
             return Reply(refused)
         ctx.rt.digests.remove(digest)
+        _audit(ctx, "digest remove", digest.id, f"{digest.cron} ({digest.tz}) /adops {digest.command}", "")
         return Reply(str(md("Digest {} removed ({}). A run already under way still posts.", code(digest.id),
                             code(f"/adops {digest.command}"))))
 
@@ -216,6 +222,12 @@ def _own_options_at_end(registry: Registry, text: str, outer: Parsed) -> _Inner:
 def _zone(value: str) -> str:
     """A trailing `tz=`, read as the option is (nearest zone suggested); raises UsageError."""
     return str(convert_option(TZ, value, lambda message: UsageError(message, ""), date.today()))
+
+
+def _audit(ctx: Context, what: str, digest_id: str, before: str, after: str) -> None:
+    """Who changed which digest, in the audit stream (and ADOPS_AUDIT_CHANNEL), as any change is."""
+    audit.record_and_copy(ctx.rt, who=ctx.user_id, what=what, target=f"{digest_id} in {ctx.channel_id}",
+                          before=before, after=after)
 
 
 def _too_often(cron: Cron, tz: str, ctx: Context) -> str | None:

@@ -269,3 +269,31 @@ def test_a_digest_in_a_channel_no_longer_allowed_makes_no_run(make_stack, slack:
     later.wait_idle()
     assert digest_jobs(later, digest.id) == [] and posts(slack, digest.id) == []
     assert "not in ADOPS_CHANNELS" in later.logs()
+
+
+def test_every_change_to_a_digest_is_audited_with_who_and_what(stack: InProcessStack) -> None:
+    from workers import audit
+
+    digest = add(stack, '"0 9 * * *" account')
+    answer(stack, f'digest edit {digest.id} "0 10 * * *"')
+    answer(stack, f"digest pause {digest.id}")
+    answer(stack, f"digest resume {digest.id}")
+    answer(stack, f"digest remove {digest.id}")
+    entries = list(reversed(audit.read(stack.redis, "adops:")))
+    assert [(e.who, e.what) for e in entries] == [("UADMIN", f"digest {w}") for w in
+                                                  ("add", "edit", "pause", "resume", "remove")]
+    assert all(e.target == f"{digest.id} in {CHANNEL}" for e in entries)
+    assert (entries[1].before, entries[1].after) == ("0 9 * * * (UTC)", "0 10 * * * (UTC)")
+
+
+def test_an_export_digest_posts_its_download_link_as_the_command_would(stack: InProcessStack,
+                                                                     slack: LocalSlack) -> None:
+    digest = add(stack, '"0 9 * * *" export instal yesterday')
+    answer(stack, f"digest run {digest.id}")
+    message = slack.wait_for(lambda: posts(slack, digest.id) and posts(slack, digest.id)[0], timeout=30)
+    shown = json.dumps(message.blocks)
+    assert "download the file" in shown and "/files/instal/" in shown, shown
+    [job] = digest_jobs(stack, digest.id)
+    assert job["kind"] == "export" and job["state"] == "delivered"
+    stack.wait_idle()
+    assert len(posts(slack, digest.id)) == 1, "no progress message beside the outcome"
