@@ -25,8 +25,7 @@ from workers import audit, delivery, filedelivery, private, render
 from workers.boards import Board
 from workers.delivery import refresh_progress
 from workers.digests import outcome as digest_outcome
-from workers.digests import pace
-from workers.errors import ConfigError, NotConfigured, Refused, SlackRetryLater, VendorError, VendorTransient
+from workers.errors import ConfigError, NotConfigured, Refused, VendorError, VendorTransient
 from workers.jobs import ACTIVE, Job
 from workers.retries import MAX_TRIES, StepRetry, retry_later
 from workers.runtime import Runtime
@@ -225,7 +224,7 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                 elif not job.params.get("update"):
                     delivery.repaint(rt, job, _outcome(rt, vendors, job, meta=True))
             return
-        if job.digest and not _digest_turn(rt, job):
+        if job.digest and not digest_outcome.ready_to_post(rt, job):
             return
         if filedelivery.needs_a_thread(job) and delivery.deliver(rt, job, _outcome(rt, vendors, job, meta=True)):
             job = rt.store.get(job_id) or job  # now with the message its files go under
@@ -233,23 +232,6 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
         if _post_outcome(rt, vendors, job):
             rt.store.outbox.mark_posted(rt.store.key(job_id), job_id, job.outcome_rev)
         delivery.watch_inflight(rt, job_id)
-
-
-def _digest_turn(rt: Runtime, job: Job) -> bool:
-    """A digest's run: record how it ended; False when it is not to be posted (left out as empty).
-    Raises SlackRetryLater when its channel's turn to post is later: publish runs again then."""
-    if "posted" not in job.digest:
-        settled = digest_outcome.settle(rt, job)
-        job.digest = {**job.digest, "posted": settled.post, "failures": settled.failures, "paused": settled.paused}
-        rt.store.update(job.id, digest=job.digest)
-    if not job.digest["posted"]:
-        log.info("digest %s: run %s had nothing to report; left out (skip-empty)", job.digest["id"], job.id)
-        rt.store.outbox.mark_posted(rt.store.key(job.id), job.id, job.outcome_rev)
-        return False
-    wait = pace.turn(rt, job)
-    if wait:
-        raise SlackRetryLater(wait, "its turn to post in the channel is later")  # the actor sends it again then
-    return True
 
 
 def _post_outcome(rt: Runtime, vendors: Catalogue, job: Job) -> bool:

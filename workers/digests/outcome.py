@@ -1,26 +1,31 @@
 """How a digest's run ends in the channel: titled as a digest, left out when empty, and counted.
 
-``publish`` asks :func:`settle` before it posts a digest's run: the run's end is recorded on the
-digest once (its failures in a row, and a pause when they reach ``ADOPS_DIGEST_FAILURES``), and
-the answer says whether to post at all (``skip-empty`` and nothing to report) and how to frame
-the message. :func:`frame` puts the digest's line on top: which digest, its schedule in words,
+``publish`` asks :func:`ready_to_post` before it posts a digest's run: the run's end is recorded
+on the digest once (:func:`settle`: its failures in a row, and a pause when they reach
+``ADOPS_DIGEST_FAILURES``), the run is left out when ``skip-empty`` finds nothing to report, and
+it waits for its turn in the channel (``workers.digests.pace``). :func:`frame` puts the digest's line on top: which digest, its schedule in words,
 the run's scheduled time and who scheduled it, runs missed, and a pause it caused.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from workers.digests import pace
 from workers.digests.cron import CronError, parse_cron
+from workers.errors import SlackRetryLater
 from workers.jobs import Job
 from workers.mrkdwn import Mrkdwn, code, date, escape, fallback, md, mention
 from workers.render import MAX_BLOCKS, Rendered, note, section
 from workers.runtime import Runtime
 
-__all__ = ["Settled", "empty", "frame", "schedule_words", "settle"]
+__all__ = ["Settled", "empty", "frame", "ready_to_post", "schedule_words", "settle"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,23 @@ def settle(rt: Runtime, job: Job) -> Settled:
         scheduled=not about.get("run_by"),
     )
     return Settled(post=not skip, failures=failures, paused=paused)
+
+
+def ready_to_post(rt: Runtime, job: Job) -> bool:
+    """A digest's run: record how it ended; False when it is not to be posted (left out as empty).
+    Raises SlackRetryLater when its channel's turn to post is later: publish runs again then."""
+    if "posted" not in job.digest:
+        settled = settle(rt, job)
+        job.digest = {**job.digest, "posted": settled.post, "failures": settled.failures, "paused": settled.paused}
+        rt.store.update(job.id, digest=job.digest)
+    if not job.digest["posted"]:
+        log.info("digest %s: run %s had nothing to report; left out (skip-empty)", job.digest["id"], job.id)
+        rt.store.outbox.mark_posted(rt.store.key(job.id), job.id, job.outcome_rev)
+        return False
+    wait = pace.turn(rt, job)
+    if wait:
+        raise SlackRetryLater(wait, "its turn to post in the channel is later")  # the actor sends it again then
+    return True
 
 
 def schedule_words(cron: str, tz: str) -> str:
