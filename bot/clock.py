@@ -31,7 +31,7 @@ from workers.digests.ticks import fire_due
 from workers.errors import ConfigError
 from workers.runtime import Runtime
 
-__all__ = ["Clock", "run"]
+__all__ = ["Clock", "run", "tick_until"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,20 @@ class Clock:
             if self._resign(keys=[self.key], args=[self.me]):
                 log.info("clock %s stepped down", self.me)
             self._leading = False
+
+
+def tick_until(clock: Clock, stopping: threading.Event) -> None:
+    """The clock's duties on a thread (the console's clock), until ``stopping`` is set."""
+    settings = clock.rt.settings
+    swept = time.monotonic()
+    while not stopping.wait(settings.adops_clock_tick):
+        try:
+            clock.tick()
+            if time.monotonic() - swept >= settings.adops_sweep_interval:
+                swept = time.monotonic()
+                clock.sweep()
+        except Exception:  # a bad tick must not stop the clock, as APScheduler's doesn't
+            log.exception("clock tick failed")
 
 
 def run(rt: Runtime) -> None:

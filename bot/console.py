@@ -14,7 +14,6 @@ button. Line editing, history and where log lines go: :mod:`bot.terminal`.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -30,20 +29,19 @@ import httpx
 from dramatiq import Worker
 
 from bot import web
-from bot.clock import Clock
+from bot.clock import Clock, tick_until
 from bot.console_text import blocks_to_text, buttons_of, duration, plain
 from bot.terminal import LineReader, log_to_file, state_dir
 from devkit.sandbox import Sandbox
 from devkit.slack import Event, LocalSlack
 from devkit.slack.signing import signed_headers
 from workers import sweeper
+from workers.actors import QUEUE
 from workers.boot import boot, load_settings
 from workers.jobs import Job
 from workers.settings import OWN_PREFIX
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
-
-log = logging.getLogger(__name__)
 
 __all__ = ["Console", "blocks_to_text", "drain_until", "duration", "plain", "run_console"]
 
@@ -119,20 +117,9 @@ class Console:
         self.slack.subscribe(self._on_slack)
         # The clock process's duties, here a thread: digests that are due, and the sweep.
         self._stopping = threading.Event()
-        self._clock = threading.Thread(target=self._clock_ticks, name="console-clock", daemon=True)
+        self._clock = threading.Thread(target=tick_until, args=(Clock(self.rt, "console"), self._stopping),
+                                       name="console-clock", daemon=True)
         self._clock.start()
-
-    def _clock_ticks(self) -> None:
-        clock = Clock(self.rt, "console")
-        swept = time.monotonic()
-        while not self._stopping.wait(self.rt.settings.adops_clock_tick):
-            try:
-                clock.tick()
-                if time.monotonic() - swept >= self.rt.settings.adops_sweep_interval:
-                    swept = time.monotonic()
-                    clock.sweep()
-            except Exception:  # the console's clock must outlive a bad tick, as the process's does
-                log.exception("console clock tick failed")
 
     # -- output -----------------------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -317,6 +304,12 @@ class Console:
     def drain(self, timeout: float | None = None) -> bool:
         """Wait until every job has ended and its outcome is posted: ``timeout`` seconds, or by
         default as long as the jobs' own deadlines (see :func:`drain_until`)."""
+        # A message that makes a job (`digest run` answers before its run is a job) is handled
+        # first, so that job is waited for too.
+        queued = self.rt.broker.queues.get(QUEUE)  # type: ignore[attr-defined]
+        settle = time.monotonic() + 10
+        while queued is not None and queued.unfinished_tasks and time.monotonic() < settle:
+            time.sleep(0.05)
         open_jobs = self.open_jobs()
         if not open_jobs:
             return True

@@ -98,10 +98,8 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
                             code(f"/adops {digest.command}"), schedule_words(cron.text, tz), empty,
                             _next_runs(cron, tz, now), code(f"/adops digest run {digest.id}"))))
 
-    def edit(parsed: Parsed, ctx: Context) -> Reply:
-        digest, refused = _find(parsed, ctx)
-        if digest is None:
-            return Reply(refused)
+    @_found
+    def edit(digest: Digest, parsed: Parsed, ctx: Context) -> Reply:
         tz = parsed.args.get("tz") or digest.tz
         cron = parse_cron(str(parsed.args["schedule"]))
         too_often = _too_often(cron, tz, ctx)
@@ -122,20 +120,16 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         lines = [_line(d) for d in digests]
         return Reply(str(md("*Digests in this channel* ({})", len(digests))) + "\n" + "\n".join(lines))
 
-    def pause(parsed: Parsed, ctx: Context) -> Reply:
-        digest, refused = _find(parsed, ctx)
-        if digest is None:
-            return Reply(refused)
+    @_found
+    def pause(digest: Digest, parsed: Parsed, ctx: Context) -> Reply:
         if digest.paused:
             return Reply(f"Digest `{digest.id}` is paused already. `/adops digest resume {digest.id}` resumes it.")
         ctx.rt.digests.pause(digest.id, by=ctx.user_id, now=ctx.rt.clock())
         _audit(ctx, "digest pause", digest.id, "active", "paused")
         return Reply(f"Digest `{digest.id}` is paused: it won't run until `/adops digest resume {digest.id}`.")
 
-    def resume(parsed: Parsed, ctx: Context) -> Reply:
-        digest, refused = _find(parsed, ctx)
-        if digest is None:
-            return Reply(refused)
+    @_found
+    def resume(digest: Digest, parsed: Parsed, ctx: Context) -> Reply:
         if not digest.paused:
             return Reply(f"Digest `{digest.id}` isn't paused; it next runs {_when(digest.next_at, digest.tz)}.")
         now = ctx.rt.clock()
@@ -144,19 +138,15 @@ def digest_commands(registry: Registry, vendors: Catalogue) -> tuple[CommandSpec
         _audit(ctx, "digest resume", digest.id, "paused", "active")
         return Reply(f"Digest `{digest.id}` is running again; next run {_when(next_at, digest.tz)}.")
 
-    def remove(parsed: Parsed, ctx: Context) -> Reply:
-        digest, refused = _find(parsed, ctx)
-        if digest is None:
-            return Reply(refused)
+    @_found
+    def remove(digest: Digest, parsed: Parsed, ctx: Context) -> Reply:
         ctx.rt.digests.remove(digest)
         _audit(ctx, "digest remove", digest.id, f"{digest.cron} ({digest.tz}) /adops {digest.command}", "")
         return Reply(str(md("Digest {} removed ({}). A run already under way still posts.", code(digest.id),
                             code(f"/adops {digest.command}"))))
 
-    def run_now(parsed: Parsed, ctx: Context) -> Reply:
-        digest, refused = _find(parsed, ctx)
-        if digest is None:
-            return Reply(refused)
+    @_found
+    def run_now(digest: Digest, parsed: Parsed, ctx: Context) -> Reply:
         if not ctx.rt.store.claim(f"digest-run:{digest.id}", RUN_AGAIN_AFTER):
             return Reply(f"Digest `{digest.id}` was run a moment ago; its outcome is on its way to this channel.")
         ctx.rt.dispatch.digest(digest.id, ctx.rt.clock(), by=ctx.user_id)
@@ -239,12 +229,17 @@ def _too_often(cron: Cron, tz: str, ctx: Context) -> str | None:
             "(ADOPS_DIGEST_MIN_INTERVAL). Nothing was changed.")
 
 
-def _find(parsed: Parsed, ctx: Context) -> tuple[Digest | None, str]:
-    digest_id = str(parsed.args["digest_id"]).upper()
-    digest = ctx.rt.digests.get(digest_id)
-    if digest is None or digest.channel_id != ctx.channel_id:
-        return None, f"There is no digest `{digest_id}` in this channel; `/adops digest list` shows them."
-    return digest, ""
+def _found(handler: Callable[[Digest, Parsed, Context], Reply]) -> Callable[[Parsed, Context], Reply]:
+    """``handler`` run on the digest the command names, if it is one of this channel's."""
+
+    def run(parsed: Parsed, ctx: Context) -> Reply:
+        digest_id = str(parsed.args["digest_id"]).upper()
+        digest = ctx.rt.digests.get(digest_id)
+        if digest is None or digest.channel_id != ctx.channel_id:
+            return Reply(f"There is no digest `{digest_id}` in this channel; `/adops digest list` shows them.")
+        return handler(digest, parsed, ctx)
+
+    return run
 
 
 def _line(d: Digest) -> str:

@@ -89,7 +89,7 @@ def fire(rt: Runtime, vendors: Catalogue, digest_id: str, at: float, *, skipped:
     today = datetime.fromtimestamp(at, ZoneInfo(digest.tz)).date()
     who = by or digest.created_by
     missed = skipped + digest.missed
-    first_missed = min(t for t in (since, digest.missed_since) if t) if missed else 0.0
+    first_missed = min((t for t in (since, digest.missed_since) if t), default=at) if missed else 0.0
     fields: dict[str, Any] = {
         "command": digest.command, "user_id": who, "channel_id": digest.channel_id, "team_id": digest.team_id,
         "digest": _about(digest, at, by, missed, first_missed),
