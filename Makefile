@@ -22,8 +22,10 @@ console: $(VENV)/.installed
 redis-server:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
 
+# Three test processes on two cores: most tests wait on processes, sockets and timers rather
+# than compute (measured: 228 s against 301 s with two).
 test: $(VENV)/.installed redis-server
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 3 --dist loadfile
 
 bench: $(VENV)/.installed redis-server
 	$(PY) bench/ack_latency.py
