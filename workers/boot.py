@@ -18,6 +18,7 @@ from workers.logs import register_settings
 from workers.runtime import Runtime, make_broker, make_redis
 from workers.settings import Settings, VendorSettings, load
 from workers.slack import SlackEgress
+from workers.storage import make_store
 from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
 
@@ -52,6 +53,7 @@ def boot(
         store=JobStore(client),
         slack=SlackEgress(settings, client=slack_client),
         build_client=lambda name: vendors.build_client(settings, name),
+        storage=make_store(settings),
     )
     actors.bind(rt, vendors)
     return rt

@@ -9,6 +9,9 @@
 - signs a link to it (:mod:`workers.links`) when ``ADOPS_PUBLIC_URL`` and ``ADOPS_LINK_SECRET``
   are set, and touches the file so that it is kept as long as the link works
   (:mod:`workers.filesweep` deletes a file ``ADOPS_LINK_TTL`` after its last touch);
+- or, with files on S3 (``ADOPS_FILES_URL``, :mod:`workers.storage`), stores it in the bucket
+  and links the store's presigned URL instead; the local copy is removed once the delivery is
+  noted (a try that dies before finds it still there; one that dies after leaves it to the sweep);
 
 and records what happened as ``result["delivery"]``, which the outcome renders
 (:func:`workers.render.with_delivery`). A Slack refusal of the upload is recorded and leaves
@@ -25,10 +28,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
-from workers import files, links
+from workers import files, links, storage
 from workers.errors import SlackError, SlackRetryLater
 from workers.jobs import Job
 from workers.runtime import Runtime
@@ -61,6 +65,8 @@ def deliver_once(rt: Runtime, job: Job) -> Job:
             continue
         delivery = _deliver(rt, job, described, index)
         _note(rt, ledger, f"done{index}", json.dumps(delivery))
+        if delivery.get("stored"):
+            _drop_local(Path(str(described.get("path", ""))))
         deliveries.append(delivery)
     single = isinstance(job.result.get("file"), dict)
     result = dict(job.result)
@@ -107,7 +113,7 @@ def _deliver(rt: Runtime, job: Job, described: dict[str, Any], index: int) -> di
         return {"error": "the file is no longer on the server"}
     delivery: dict[str, Any] = {"name": ready.name, "bytes": ready.size, "gzipped": ready.gzipped}
     delivery.update(_upload(rt, job, ready, index))
-    delivery.update(_link(rt, job, ready))
+    delivery.update(_stored(rt, job, ready) if rt.storage.remote else _link(rt, job, ready))
     return delivery
 
 
@@ -153,3 +159,30 @@ def _link(rt: Runtime, job: Job, ready: files.Ready) -> dict[str, Any]:
     # The sweep keeps a file ADOPS_LINK_TTL past its last change: from now, as long as the link.
     os.utime(ready.path, (now, now))
     return {"link": links.url(settings, token), "expires_at": expires_at}
+
+
+def _stored(rt: Runtime, job: Job, ready: files.Ready) -> dict[str, Any]:
+    """The file put in the bucket and linked by the store's presigned URL (files on S3)."""
+    if files.locate(rt.settings, job.id, ready.name) is None:
+        log.error("job %s: its file %s has no plain name; not stored", job.id, ready.path)
+        return {"store_error": "the file has no name a link can carry"}
+    key = f"{job.id}/{ready.name}"
+    try:
+        rt.storage.put(ready.path, key)
+        url = rt.storage.link(key, rt.settings.adops_link_ttl)
+    except storage.StoreError as exc:
+        log.warning("job %s: %s could not be stored: %s", job.id, ready.name, exc)
+        return {"store_error": f"the file could not be stored: {exc}"}
+    # The presigned URL carries its own expiry (botocore signs with the wall clock).
+    return {"link": url, "expires_at": time.time() + rt.settings.adops_link_ttl, "stored": key}
+
+
+def _drop_local(path: Path) -> None:
+    """The local copy of a stored file, and its job's directory once empty: the bucket keeps it.
+    Whatever is left (a try that died before this) is the sweep's, by age, as without S3."""
+    for candidate in (path, path.with_name(path.name + ".gz")):
+        candidate.unlink(missing_ok=True)
+    try:
+        path.parent.rmdir()
+    except OSError:
+        pass  # not empty (a task's second file, still to deliver) or already gone

@@ -284,8 +284,10 @@ def _delivery_lines(d: dict[str, Any]) -> list[Mrkdwn]:
         if d.get("upload_error"):
             lines.append(md("Not uploaded to Slack: {}; the link works instead.", sanitize(str(d["upload_error"]))))
     elif not d.get("file_id"):
-        why = [sanitize(str(d[k])) for k in ("error", "upload_error", "link_error") if d.get(k)]
+        why = [sanitize(str(d[k])) for k in ("error", "upload_error", "link_error", "store_error") if d.get(k)]
         lines.append(md(":warning: The file could not be delivered: {}.", Mrkdwn("; ".join(why) or "no route took it")))
+    if d.get("file_id") and d.get("store_error") and not d.get("link"):  # files on S3: say why no link
+        lines.append(md("No link: {}.", sanitize(str(d["store_error"]))))
     if d.get("gzipped") and (d.get("file_id") or d.get("link")):
         lines.append(Mrkdwn("It is gzipped (.gz) because it is large; any unzip tool opens it."))
     return lines

@@ -25,6 +25,7 @@ from workers.errors import ConfigError
 from workers.jobs import JobStore
 from workers.settings import Settings
 from workers.slack import SlackEgress
+from workers.storage import LocalStore, Store
 
 __all__ = ["INGRESS_TIMEOUT", "Runtime", "check_redis", "make_broker", "make_redis"]
 
@@ -49,6 +50,8 @@ class Runtime:
     build_client: Callable[[str], Any]
     clock: Callable[[], float] = time.time
     dispatch: Dispatch = field(default_factory=Unbound)
+    #: Where finished files are kept for their links (workers.storage), chosen once at boot.
+    storage: Store = field(default_factory=LocalStore)
     _clients: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: Scheduled digests, on the job store's Redis and prefix.

@@ -13,18 +13,19 @@ reads those it is handed and attaches them, so this module names no vendor.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from workers.errors import ConfigError
 
-__all__ = ["Settings", "VendorSettings", "load"]
+__all__ = ["PRESIGN_MAX", "Settings", "VendorSettings", "files_location", "load"]
 
 #: Prefix of the variables that belong to us (vendors add theirs): an unknown one is a typo worth
 #: refusing to start for (``ADOPS_ADMIN`` instead of ``ADOPS_ADMINS`` would otherwise silently
@@ -148,6 +149,28 @@ class Settings(BaseSettings):
     adops_rate_per_user: int = Field(default=10, ge=1, le=10_000)
     adops_rate_per_channel: int = Field(default=30, ge=1, le=100_000)
 
+    # Files on shared storage (S3). Unset: built files stay in ADOPS_FILES_DIR, linked through
+    # the web process. s3://bucket/prefix: every finished file also goes to that bucket (any
+    # S3-compatible store; credentials are boto3's usual AWS_* variables, never ours to log), so
+    # any machine's worker can hand it over, and the link is the store's own presigned URL.
+    adops_files_url: str | None = None
+    # The store's address when it is not AWS (MinIO, R2, moto in tests).
+    adops_s3_endpoint_url: AnyHttpUrl | None = None
+    # Bytes per multipart part: the most of a file held in memory while it is stored. S3 wants
+    # at least 5 MiB a part (but the last) and at most 10 000 parts.
+    adops_s3_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024, le=512 * 1024 * 1024)
+
+    @field_validator("adops_files_url")
+    @classmethod
+    def _files_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        files_location(value)  # ValueError says what is wrong with it
+        ttl = info.data.get("adops_link_ttl")
+        if isinstance(ttl, int) and ttl > PRESIGN_MAX:
+            raise ValueError(f"presigned links last at most {PRESIGN_MAX} s (7 days): lower ADOPS_LINK_TTL to use S3")
+        return value
+
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
@@ -196,6 +219,27 @@ class Settings(BaseSettings):
         missing = [name.upper() for name in names if getattr(self, name.lower()) in (None, "")]
         if missing:
             raise ConfigError(f"missing setting{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+
+
+#: The longest a presigned S3 URL (signature version 4) can be valid: 7 days.
+PRESIGN_MAX = 7 * 86_400
+#: S3's bucket names: 3 to 63 lowercase letters, digits, dots and hyphens.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def files_location(url: str) -> tuple[str, str]:
+    """The bucket and key prefix (``""`` or ending in ``/``) of an ``ADOPS_FILES_URL``; ValueError
+    says what is wrong (never echoing the value: it is checked, not secret, but kept short)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() != "s3":
+        raise ValueError("must be s3://bucket/prefix (leave it unset to keep files in ADOPS_FILES_DIR)")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ValueError("names no bucket: use s3://bucket/prefix")
+    if not _BUCKET.match(bucket):
+        raise ValueError("the bucket must be 3 to 63 lowercase letters, digits, dots or hyphens")
+    prefix = prefix.strip("/")
+    return bucket, prefix + "/" if prefix else ""
 
 
 def load(environ: Mapping[str, str] | None = None, vendors: Sequence[type[VendorSettings]] = ()) -> Settings:

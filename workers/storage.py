@@ -1,0 +1,166 @@
+"""Where a finished file is kept for its link: the local directory, or an S3-compatible bucket.
+
+The bot always builds a file on local disk (``ADOPS_FILES_DIR``: the build engine streams parts
+into it, Slack's upload reads it). What happens next depends on one setting, read once at boot
+(:func:`make_store`):
+
+- unset ``ADOPS_FILES_URL``, :class:`LocalStore`: the file stays where it is, and the web
+  process serves it at ``/files/<token>`` (:mod:`workers.links`). One machine, or a shared disk.
+- ``ADOPS_FILES_URL=s3://bucket/prefix``, :class:`S3Store`: the file is copied to
+  ``<prefix><job id>/<name>`` with boto3, streamed part by part (``ADOPS_S3_PART_SIZE`` bytes in
+  memory at a time, whatever the file's size), and the link is the store's own presigned GET
+  URL, valid ``ADOPS_LINK_TTL`` seconds. Any machine can then hand it over, no web process
+  serves it, and the local copy is removed once delivered (:mod:`workers.filedelivery`).
+
+Credentials are boto3's usual ones (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+``AWS_DEFAULT_REGION``, or an instance role); their values are registered with the log filter
+and a failure is told as the store's error code and message, which never carry them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+from workers import files
+from workers.errors import AdopsError
+from workers.logs import register_secrets
+from workers.settings import Settings, files_location
+
+__all__ = ["MAX_PARTS", "LocalStore", "S3Store", "Store", "StoreError", "make_store"]
+
+log = logging.getLogger(__name__)
+
+#: S3 takes at most this many parts in one multipart upload.
+MAX_PARTS = 10_000
+
+
+class StoreError(AdopsError):
+    """The file could not be stored; ``str()`` is the reason, fit for the channel (no keys)."""
+
+
+class Store(Protocol):
+    #: True when the file leaves this machine: its link is the store's, and the local copy can go.
+    remote: bool
+
+    def put(self, path: Path, key: str) -> None:
+        """Keep the file at ``path`` under ``key`` (``<job id>/<name>``); StoreError if it can't."""
+
+    def link(self, key: str, ttl: int) -> str | None:
+        """A URL that downloads ``key`` for ``ttl`` seconds, or None when links are not the store's."""
+
+
+class LocalStore:
+    """The embedded default: the file already is where it is kept, and links are the web's."""
+
+    remote = False
+
+    def put(self, path: Path, key: str) -> None:
+        return None
+
+    def link(self, key: str, ttl: int) -> str | None:
+        return None
+
+
+class S3Store:
+    """Files in ``bucket`` under ``prefix``, uploaded in ``part_size`` parts, linked by presigned URL."""
+
+    remote = True
+
+    def __init__(self, client: Any, bucket: str, prefix: str, part_size: int) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.part_size = part_size
+
+    def key(self, key: str) -> str:
+        return self.prefix + key
+
+    def put(self, path: Path, key: str) -> None:
+        name = key.rsplit("/", 1)[-1]
+        # The link names the file as the web route does: a download, under its own name
+        # (files.locate admitted only plain names, so it is safe in the header).
+        extra = {"ContentType": files.content_type(name), "ContentDisposition": f'attachment; filename="{name}"'}
+        try:
+            size = path.stat().st_size
+            if size > self.part_size * MAX_PARTS:
+                raise StoreError(f"it is over {MAX_PARTS} parts of ADOPS_S3_PART_SIZE")
+            if size <= self.part_size:
+                with path.open("rb") as fh:  # botocore streams a file body: one small request
+                    self.client.put_object(Bucket=self.bucket, Key=self.key(key), Body=fh, **extra)
+            else:
+                self._multipart(path, self.key(key), extra)
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise StoreError(_reason(exc)) from None
+        log.info("stored %s (%d bytes) in bucket %s", self.key(key), size, self.bucket)
+
+    def _multipart(self, path: Path, key: str, extra: dict[str, str]) -> None:
+        """One part in memory at a time: the file's size never shows in the process's memory."""
+        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)["UploadId"]
+        try:
+            parts = []
+            with path.open("rb") as fh:
+                while chunk := fh.read(self.part_size):
+                    number = len(parts) + 1
+                    answer = self.client.upload_part(
+                        Bucket=self.bucket, Key=key, UploadId=upload, PartNumber=number, Body=chunk,
+                    )
+                    parts.append({"ETag": answer["ETag"], "PartNumber": number})
+                    del chunk  # before the next read: two parts are never held at once
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            # Parts of an unfinished upload are billed until aborted: leave none behind.
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload)
+            except (ClientError, BotoCoreError) as exc:
+                log.warning("could not abort the unfinished upload of %s: %s", key, _reason(exc))
+            raise
+
+    def link(self, key: str, ttl: int) -> str | None:
+        try:  # signed here, no request: only missing credentials can fail it
+            url: str = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": self.key(key)}, ExpiresIn=ttl,
+            )
+        except BotoCoreError as exc:
+            raise StoreError(_reason(exc)) from None
+        return url
+
+
+def make_store(settings: Settings, environ: dict[str, str] | None = None) -> Store:
+    """This process's store, from ``ADOPS_FILES_URL`` (validated when the settings were read)."""
+    if settings.adops_files_url is None:
+        return LocalStore()
+    env = dict(os.environ) if environ is None else environ
+    # boto3 reads them itself; registered so that no log line of ours or a library's shows them.
+    register_secrets([env.get("AWS_SECRET_ACCESS_KEY"), env.get("AWS_SESSION_TOKEN"), env.get("AWS_ACCESS_KEY_ID")])
+    bucket, prefix = files_location(settings.adops_files_url)
+    endpoint = str(settings.adops_s3_endpoint_url) if settings.adops_s3_endpoint_url is not None else None
+    client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint,
+        # Signature v4 (the presigned URL's expiry is in it), path-style for S3-compatible stores,
+        # and boto3's standard retries for a store's blips.
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "auto"},
+                      retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60),
+    )
+    return S3Store(client, bucket, prefix, settings.adops_s3_part_size)
+
+
+def _reason(exc: BaseException) -> str:
+    """What went wrong, in the store's own words: its error code and message, never a request."""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        return f"{code}: {message}".strip(": ")[:200] or "the store refused it"
+    if isinstance(exc, NoCredentialsError):
+        return "no AWS credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+    if isinstance(exc, OSError):
+        return f"the local file could not be read ({exc.strerror or type(exc).__name__})"
+    return type(exc).__name__  # a BotoCoreError's text can carry the endpoint; its kind is enough
