@@ -148,6 +148,11 @@ class Settings(BaseSettings):
     adops_rate_per_user: int = Field(default=10, ge=1, le=10_000)
     adops_rate_per_channel: int = Field(default=30, ge=1, le=100_000)
 
+    # Metrics (GET /metrics on the web process). With a token, a scrape must send
+    # "Authorization: Bearer <token>": queue depths and job counts say how busy the team is, and
+    # the web process usually faces the internet for Slack. Unset: open, for a private network.
+    adops_metrics_token: SecretStr | None = None
+
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
