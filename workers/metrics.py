@@ -36,6 +36,10 @@ __all__ = [
 
 #: prometheus_client's own variable: its value class reads it.
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(ENV):
+    # A process started without ``adops`` (``dramatiq workers.entry`` by hand) but given the
+    # variable: a missing directory would make every count raise, and fail the step it is in.
+    os.makedirs(os.environ[ENV], exist_ok=True)
 
 JOBS = Counter("adops_jobs", "Jobs that ended, by kind, vendor and final state (counted once a job).",
                ["kind", "vendor", "state"])
