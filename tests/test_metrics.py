@@ -14,6 +14,9 @@ multiprocess directory), and the bearer token is required.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,15 +24,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.clock import Clock
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
-from tests.harness import Stack, wait_until
+from tests.harness import REPO, Stack, wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL, job_messages, queued_job
+
+pytestmark = pytest.mark.heavy(20)  # seconds, about: gunicorn with two workers and a Dramatiq worker
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -135,14 +141,17 @@ def test_a_mixed_run_shows_every_metric_consistent_with_the_job_store(stack: InP
 
 
 def test_queue_depth_counts_what_waits_and_what_is_delayed(make_stack: Callable[..., InProcessStack]) -> None:
-    stack = make_stack().start(worker=False)  # nobody takes the messages
-    assert stack.rt is not None
+    stack = make_stack()
+    assert stack.rt is not None and stack.worker is not None
+    stack.worker.stop(timeout=5_000)  # from now on nobody takes the messages
+    stack.worker = None
     stack.command("export instal yesterday")
     stack.command("account")
     stack.rt.dispatch.publish("JNOSUCHJOB", delay=60)
     _, samples = scrape(stack.http)
     assert samples[("adops_queue_depth", (("queue", "adops"),))] == 2
     assert samples[("adops_queue_delayed", (("queue", "adops"),))] == 1
+    assert samples[("adops_queue_in_flight", (("queue", "adops"),))] == 0
     assert samples[("adops_jobs_open", ())] == 2
 
 
@@ -194,3 +203,22 @@ def test_two_gunicorn_workers_and_a_dramatiq_worker_are_counted_in_one_scrape(
     # The job ran in Dramatiq's process; its end is in the web's scrape.
     assert total(samples, "adops_jobs_total", kind="export", vendor="instal", state="delivered") == 1
     assert total(samples, "adops_vendor_requests_total", vendor="instal") >= 2
+
+
+def _start_in(folder: Path) -> None:
+    """What ``adops`` does at start, in a process of its own (it switches prometheus_client's mode)."""
+    code = "from workers.metrics import use_multiprocess; use_multiprocess()"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True, timeout=30)
+
+
+def test_the_first_process_clears_a_previous_runs_files_and_a_later_one_keeps_them(tmp_path: Path) -> None:
+    dead = 2**22 + 1  # above Linux's default pid_max: no such process
+    (tmp_path / f"counter_{dead}.db").write_bytes(b"old")
+    _start_in(tmp_path)
+    assert not (tmp_path / f"counter_{dead}.db").exists(), "nothing alive wrote it: a previous run's"
+    # A process of this run is alive (this test's own pid stands for it): its files stay.
+    (tmp_path / f"adops_{os.getpid()}.pid").touch()
+    (tmp_path / f"counter_{dead}.db").write_bytes(b"of a gunicorn worker that exited in this run")
+    _start_in(tmp_path)
+    assert (tmp_path / f"counter_{dead}.db").exists()
