@@ -196,10 +196,11 @@ class SlackEgress:
             raise SlackRetryLater(5.0, type(exc).__name__) from None
 
     # -- response_url -----------------------------------------------------------------------
-    def respond(self, response_url: str, text: str, blocks: Sequence[dict[str, Any]], **options: bool) -> None:
+    def respond(self, response_url: str, text: str, blocks: Sequence[dict[str, Any]], *,
+                replace_original: bool = False, in_channel: bool = True) -> None:
         """:meth:`_respond`, counted as method ``response_url``."""
         try:
-            self._respond(response_url, text, blocks, **options)
+            self._respond(response_url, text, blocks, replace_original=replace_original, in_channel=in_channel)
         except SlackError as exc:
             slack_call("response_url", _outcome(exc))
             raise
