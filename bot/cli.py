@@ -17,6 +17,7 @@ from workers.boot import boot, load_settings
 from workers.errors import ConfigError
 from workers.logs import register_settings
 from workers.logs import setup as setup_logging
+from workers.metrics import use_multiprocess
 from workers.runtime import check_redis, make_redis
 from workers.vendors.registry import CATALOGUE
 
@@ -78,6 +79,8 @@ def run(args: argparse.Namespace) -> None:
         logging.getLogger("adops").warning("could not check Redis's settings: %s", type(exc).__name__)
     finally:
         client.close()
+    # Before any fork or exec: every process of this start writes its metrics where /metrics adds them up.
+    use_multiprocess()
     if args.process == "worker":
         # Validated above so a bad setting is one clear line, not a traceback per process.
         threads = args.threads or settings.adops_worker_threads

@@ -7,6 +7,7 @@ Routes: ``POST /slack/events`` (slash commands and interactivity, signature-chec
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from slack_bolt.response import BoltResponse
 
 from bot import downloads
 from bot.app import FormSafeBoltRequest, create_app
+from workers import metrics
 from workers.links import ROUTE as FILES_ROUTE
 from workers.logs import guard
 from workers.runtime import Runtime
@@ -41,6 +43,7 @@ class WebApp(SlackRequestHandler):
         self.rt = rt
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        metrics.web_request(str(environ.get("PATH_INFO", "")))
         # Files are streamed: Bolt's WSGI response holds a whole body, so they bypass it.
         if str(environ.get("PATH_INFO", "")).startswith(FILES_ROUTE):
             return downloads.serve(self.rt.settings, environ, start_response)
@@ -54,6 +57,8 @@ class WebApp(SlackRequestHandler):
     def _get_http_response(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         if request.path == "/healthz" and request.method in ("GET", "HEAD"):
             return self._health()
+        if request.path == "/metrics" and request.method == "GET":
+            return self._metrics(request)
         if request.path == self.path and request.method == "POST":
             try:
                 length = int(request.environ.get("CONTENT_LENGTH") or 0)
@@ -69,6 +74,18 @@ class WebApp(SlackRequestHandler):
         except Exception as exc:
             return _json(503, {"ok": False, "redis": type(exc).__name__})
         return _json(200, {"ok": True})
+
+
+    def _metrics(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
+        token = self.rt.settings.adops_metrics_token
+        if token is not None:
+            given = str(request.environ.get("HTTP_AUTHORIZATION", "")).encode()
+            # Constant time: a byte-by-byte compare would tell a prober how much of a guess was right.
+            if not hmac.compare_digest(given, b"Bearer " + token.get_secret_value().encode()):
+                return WsgiHttpResponse(status=401, body=json.dumps({"error": "a bearer token is required"}),
+                                        headers={"content-type": ["application/json"], "www-authenticate": ["Bearer"]})
+        body = metrics.exposition(self.rt.redis, self.rt.broker, self.rt.store.prefix + "jobs:open")
+        return WsgiHttpResponse(status=200, headers={"content-type": [metrics.CONTENT_TYPE_LATEST]}, body=body.decode())
 
 
 def _json(status: int, payload: dict[str, Any]) -> WsgiHttpResponse:
@@ -112,5 +129,7 @@ def serve(factory: Callable[[], WebApp], *, host: str, port: int, workers: int =
             "errorlog": "-",
             "loglevel": "warning",
             "preload_app": False,
+            # A dead worker's live gauges leave the shared metrics directory (prometheus_client's docs).
+            "child_exit": lambda server, worker: metrics.worker_exited(worker.pid),
         },
     ).run()

@@ -233,6 +233,8 @@ class Stack(Requests):
             "HOME": os.environ.get("HOME", "/tmp"),
             "LANG": "C.UTF-8",
             "LOG_LEVEL": "INFO",
+            # Each stack's own metrics files: a shared default would mix the counts of parallel tests.
+            "PROMETHEUS_MULTIPROC_DIR": str(logdir / "metrics"),
             **deployment_env(redis_url, slack_api_url, sandbox, **env),
         }
         self.port = free_port()

@@ -23,7 +23,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from workers import audit, buildsteps, delivery, filesweep, render, steps, sweeper
+from workers import audit, buildsteps, delivery, filesweep, metrics, render, steps, sweeper
 from workers.digests import fire
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
@@ -85,6 +85,7 @@ class Bound:
             yield
         except SlackRetryLater as exc:
             log.info("%s%r: %s", name, args, exc)
+            metrics.counted_retry(name, type(exc).__name__)
             self.actors[name].send_with_options(args=args, delay=int(exc.retry_after * 1000))
 
 
@@ -261,6 +262,8 @@ def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
         unknown = set(options) - rt.broker.actor_options
         if unknown:
             raise ValueError(f"actor {name}: options {sorted(unknown)} are not known to the broker's middleware")
+        if "retry_when" in options:  # retries counted by actor: Dramatiq's hook is not told which
+            options = {**options, "retry_when": metrics.retry_counter(name, options["retry_when"])}
         actors[name] = dramatiq.Actor(
             _runner(fn, bound), broker=rt.broker, actor_name=name, queue_name=QUEUE, priority=0, options=options
         )

@@ -34,7 +34,7 @@ from typing import Any, TextIO
 
 from redis.exceptions import LockError
 
-from workers import files
+from workers import files, metrics
 from workers.builds import Builder, first_seen, merge_tally
 from workers.buildstore import BuildStore, Done
 from workers.delivery import refresh_progress
@@ -223,6 +223,7 @@ def _assemble(rt: Runtime, vendors: Catalogue, store: BuildStore, job: Job) -> N
     if rt.store.transition(job.id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error="",
                            retry_note=""):
         shutil.rmtree(folder, ignore_errors=True)
+        metrics.file_built(job.vendor, result["file"]["bytes"])  # once: only one assembly moves it to delivered
         store.forget(job.id)
         rt.dispatch.publish(job.id)
         return

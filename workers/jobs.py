@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 
 from workers.errors import RateLimited
 from workers.limits import RateLimits
+from workers.metrics import job_ended
 from workers.outbox import Outbox
 
 __all__ = [
@@ -355,6 +356,10 @@ class JobStore:
             args=[json.dumps(list(allowed)), json.dumps(values), json.dumps(wanted), job_id, repr(now)],
         )
         found = found.decode() if isinstance(found, bytes) else found
+        if found.startswith("OK:") and to in TERMINAL and found[3:] not in TERMINAL:
+            # Counted here, once a job: only one compare-and-set moves it out of its active states.
+            kind, vendor, created = (_text(v) for v in self.redis.hmget(self.key(job_id), "kind", "vendor", "created_at"))
+            job_ended(kind, vendor, to, now - float(created or now))
         return bool(found.startswith("OK:"))
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -374,6 +379,10 @@ class JobStore:
 
     def release(self, name: str) -> None:
         self.redis.delete(f"{self.prefix}once:{name}")
+
+
+def _text(value: bytes | str | None) -> str:
+    return value.decode() if isinstance(value, bytes) else (value or "")
 
 
 def _encode(value: Any) -> str:

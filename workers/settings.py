@@ -170,6 +170,10 @@ class Settings(BaseSettings):
         if isinstance(ttl, int) and ttl > PRESIGN_MAX:
             raise ValueError(f"presigned links last at most {PRESIGN_MAX} s (7 days): lower ADOPS_LINK_TTL to use S3")
         return value
+    # Metrics (GET /metrics on the web process). With a token, a scrape must send
+    # "Authorization: Bearer <token>": queue depths and job counts say how busy the team is, and
+    # the web process usually faces the internet for Slack. Unset: open, for a private network.
+    adops_metrics_token: SecretStr | None = None
 
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod

@@ -25,6 +25,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, S
 from slack_sdk.webhook import WebhookClient
 
 from workers.errors import CannotPost, SlackError, SlackRetryLater
+from workers.metrics import slack_call
 from workers.settings import Settings
 
 __all__ = ["SlackEgress"]
@@ -165,6 +166,17 @@ class SlackEgress:
             raise SlackError(f"upload_http_{response.status_code}")
 
     def _call(self, method: str, *, cannot: frozenset[str] = UNPOSTABLE, **kwargs: Any) -> Any:
+        """One Web API call, counted by method and outcome (the one place every call passes)."""
+        api = method.replace("_", ".", 1)  # the SDK's chat_postMessage is Slack's chat.postMessage
+        try:
+            answer = self._call_once(method, cannot=cannot, **kwargs)
+        except SlackError as exc:
+            slack_call(api, _outcome(exc))
+            raise
+        slack_call(api, "ok")
+        return answer
+
+    def _call_once(self, method: str, *, cannot: frozenset[str] = UNPOSTABLE, **kwargs: Any) -> Any:
         try:
             return getattr(self.client, method)(**{k: v for k, v in kwargs.items() if v is not None})
         except SlackApiError as exc:
@@ -184,7 +196,17 @@ class SlackEgress:
             raise SlackRetryLater(5.0, type(exc).__name__) from None
 
     # -- response_url -----------------------------------------------------------------------
-    def respond(
+    def respond(self, response_url: str, text: str, blocks: Sequence[dict[str, Any]], *,
+                replace_original: bool = False, in_channel: bool = True) -> None:
+        """:meth:`_respond`, counted as method ``response_url``."""
+        try:
+            self._respond(response_url, text, blocks, replace_original=replace_original, in_channel=in_channel)
+        except SlackError as exc:
+            slack_call("response_url", _outcome(exc))
+            raise
+        slack_call("response_url", "ok")
+
+    def _respond(
         self,
         response_url: str,
         text: str,
@@ -206,6 +228,13 @@ class SlackEgress:
         _raise_if_later(response.status_code, response.headers)
         if response.status_code != 200:
             raise CannotPost((response.body or f"http_{response.status_code}").strip())
+
+
+def _outcome(exc: SlackError) -> str:
+    # Bounded, so a series per outcome: Slack's error names are many and change.
+    if isinstance(exc, SlackRetryLater):
+        return "ratelimited" if exc.error == "ratelimited" else "later"
+    return "cannot_post" if isinstance(exc, CannotPost) else "error"
 
 
 def _raise_if_later(status: int, headers: Any) -> None:

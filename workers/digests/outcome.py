@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from workers import metrics
 from workers.digests import pace
 from workers.digests.cron import CronError, parse_cron
 from workers.errors import SlackRetryLater
@@ -26,6 +27,9 @@ from workers.runtime import Runtime
 __all__ = ["Settled", "empty", "frame", "ready_to_post", "schedule_words", "settle"]
 
 log = logging.getLogger(__name__)
+
+#: How long a run's "counted" mark lives: longer than any publish of it is retried.
+COUNTED_TTL = 7 * 86_400
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ def settle(rt: Runtime, job: Job) -> Settled:
         str(about["id"]), job.id, state, now=rt.clock(), pause_after=rt.settings.adops_digest_failures,
         scheduled=not about.get("run_by"),
     )
+    if rt.store.claim(f"counted:digest:{job.id}", COUNTED_TTL):  # once a run, however often publish settles it
+        metrics.DIGEST_RUNS.labels(state).inc()
     return Settled(post=not skip, failures=failures, paused=paused)
 
 

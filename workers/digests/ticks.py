@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from workers import metrics
 from workers.digests.cron import Cron, parse_cron
 from workers.digests.store import Digest
 from workers.runtime import Runtime
@@ -61,6 +62,7 @@ def fire_due(rt: Runtime, now: float) -> Tick:
                 _one(rt, digest_id, Digest.from_redis(raw) if raw else None, seen, now, tick, moves)
             except Exception:
                 tick.broken += 1
+                metrics.DIGEST_TICKS.labels("broken").inc()
                 log.exception("digest %s: its run at %.0f could not be sent; trying again later", digest_id, seen)
                 moves.append((digest_id, seen, now + BROKEN_RETRY, 0, 0.0))
         rt.digests.advance_many(moves)
@@ -80,11 +82,13 @@ def _one(rt: Runtime, digest_id: str, digest: Digest | None, seen: float, now: f
     if now - latest <= rt.settings.adops_digest_grace:
         rt.dispatch.digest(digest_id, latest, skipped=len(runs) - 1, since=runs[0] if len(runs) > 1 else 0.0)
         tick.fired += 1
+        metrics.DIGEST_TICKS.labels("fired").inc()
         moves.append((digest_id, seen, next_at, 0, 0.0))
         return
     log.warning("digest %s: %d run(s) since %.0f were missed by more than ADOPS_DIGEST_GRACE; none is made now",
                 digest_id, len(runs), runs[0])
     tick.missed += len(runs)
+    metrics.DIGEST_TICKS.labels("missed").inc(len(runs))
     moves.append((digest_id, seen, next_at, len(runs), runs[0]))
 
 

@@ -32,6 +32,7 @@ from workers.errors import (
     VendorRejected,
     VendorTransient,
 )
+from workers.metrics import vendor_hooks
 
 __all__ = [
     "MAX_RESPONSE_BYTES",
@@ -298,7 +299,7 @@ class VendorHTTP:
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             auth=auth,
             timeout=timeout,
-            transport=transport,
+            transport=transport, event_hooks=vendor_hooks(vendor),  # every answer counted, with its latency
             follow_redirects=False,
         )
 
