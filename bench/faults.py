@@ -118,6 +118,7 @@ from devkit.sandbox import Sandbox  # noqa: E402
 from devkit.sandbox.httpd import WSGIServer  # noqa: E402
 from devkit.sandbox.server import Exchange  # noqa: E402
 from devkit.slack import Call, LocalSlack, Message  # noqa: E402
+from workers.actors import QUEUES  # noqa: E402
 from workers.vendors.registry import CATALOGUE  # noqa: E402
 
 BOT_TOKEN = "xoxb-test-token"
@@ -776,7 +777,7 @@ class Run:
 
     def broker_idle(self) -> bool:
         try:
-            return self.store.hlen("dramatiq:adops.msgs") + self.store.hlen("dramatiq:adops.DQ.msgs") == 0
+            return sum(self.store.hlen(f"dramatiq:{q}.msgs") + self.store.hlen(f"dramatiq:{q}.DQ.msgs") for q in QUEUES) == 0
         except redis.RedisError:
             return False
 
@@ -980,7 +981,7 @@ def broker_snapshot(run: Run) -> dict[str, list[str]]:
         now_ms = time.time() * 1000
         beats = run.heartbeats() or {}
         where: dict[bytes, str] = {}
-        for queue_name in ("adops", "adops.DQ"):
+        for queue_name in (name for q in QUEUES for name in (q, f"{q}.DQ")):
             for mid in r.lrange(f"dramatiq:{queue_name}", 0, -1):
                 where[mid] = f"queued on {queue_name}"
         for key in r.scan_iter(match="dramatiq:__acks__.*"):
@@ -991,7 +992,7 @@ def broker_snapshot(run: Run) -> dict[str, list[str]]:
             process = run.worker_ids.get(worker, worker[:8])
             for mid in r.smembers(key):
                 where[mid] = f"fetched from {queue_name} by worker {process} ({state}{seen}) and never acked"
-        for name, fallback in (("adops", NOWHERE), ("adops.DQ", NOWHERE), ("adops.XQ", DEAD_LETTERED)):
+        for name, fallback in ((n, f) for q in QUEUES for n, f in ((q, NOWHERE), (f"{q}.DQ", NOWHERE), (f"{q}.XQ", DEAD_LETTERED))):
             for mid, body in r.hgetall(f"dramatiq:{name}.msgs").items():
                 message = json.loads(body)
                 args = message.get("args") or []

@@ -13,6 +13,7 @@ import redis
 from bot import clock, socket, web
 from bot.console import run_console
 from devkit.sandbox import Sandbox
+from workers.actors import QUEUES
 from workers.boot import boot, load_settings
 from workers.errors import ConfigError
 from workers.logs import register_settings
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     worker = sub.add_parser("worker", help="Dramatiq worker over the actors")
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=None, help="default ADOPS_WORKER_THREADS (8)")
+    worker.add_argument("--queues", default=",".join(QUEUES),
+                        help=f"comma-separated queues to consume (default all: {','.join(QUEUES)})")
     sub.add_parser("clock", help="scheduler that only enqueues (sweeps overdue jobs)")
     sub.add_parser("socket", help="Socket Mode instead of web")
     console = sub.add_parser("console", help="everything in one process, no Slack/Redis/keys needed")
@@ -92,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
         os.execvp(
             sys.executable,
             [sys.executable, "-m", "dramatiq", "workers.entry", "--processes", str(args.processes),
-             "--threads", str(threads), "--queues", "adops"],
+             "--threads", str(threads), "--queues", *worker_queues(args.queues)],
         )
     if args.process == "web":
         settings.require("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET")
@@ -109,6 +112,16 @@ def run(args: argparse.Namespace) -> None:
     if args.process == "clock":
         clock.run(boot(settings))
         return
+
+
+def worker_queues(given: str) -> list[str]:
+    """The queues of ``--queues``; an unknown name is a configuration error (Dramatiq would
+    quietly consume nothing from it)."""
+    queues = [q.strip() for q in given.split(",") if q.strip()]
+    unknown = [q for q in queues if q not in QUEUES]
+    if unknown or not queues:
+        raise ConfigError(f"--queues: {','.join(unknown) or '(none)'} is not a queue; the queues are {','.join(QUEUES)}")
+    return queues
 
 
 if __name__ == "__main__":

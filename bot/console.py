@@ -36,7 +36,7 @@ from devkit.sandbox import Sandbox
 from devkit.slack import Event, LocalSlack
 from devkit.slack.signing import signed_headers
 from workers import sweeper
-from workers.actors import QUEUE
+from workers.actors import QUEUES
 from workers.boot import boot, load_settings
 from workers.jobs import Job
 from workers.settings import OWN_PREFIX
@@ -306,9 +306,9 @@ class Console:
         default as long as the jobs' own deadlines (see :func:`drain_until`)."""
         # A message that makes a job (`digest run` answers before its run is a job) is handled
         # first, so that job is waited for too.
-        queued = self.rt.broker.queues.get(QUEUE)  # type: ignore[attr-defined]
+        queued = [q for q in (self.rt.broker.queues.get(n) for n in QUEUES) if q is not None]  # type: ignore[attr-defined]
         settle = time.monotonic() + 10
-        while queued is not None and queued.unfinished_tasks and time.monotonic() < settle:
+        while any(q.unfinished_tasks for q in queued) and time.monotonic() < settle:
             time.sleep(0.05)
         open_jobs = self.open_jobs()
         if not open_jobs:

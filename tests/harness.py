@@ -26,6 +26,7 @@ import redis
 
 from devkit.sandbox import Sandbox
 from devkit.slack.signing import signed_headers
+from workers.actors import QUEUES
 from workers.vendors.registry import CATALOGUE
 
 T = TypeVar("T")
@@ -192,9 +193,13 @@ class Requests:
         return self.signed_post(urlencode({"payload": json.dumps(payload)}))
 
     def broker_idle(self) -> bool:
-        """No message queued, delayed or in a worker's hands: each keeps its body in
-        ``<queue>.msgs`` until it is acked."""
-        return self.redis.hlen("dramatiq:adops.msgs") + self.redis.hlen("dramatiq:adops.DQ.msgs") == 0
+        """No message queued, delayed or in a worker's hands, on any queue: each keeps its body
+        in ``<queue>.msgs`` until it is acked."""
+        return self.messages_left() == 0
+
+    def messages_left(self, queues: tuple[str, ...] = QUEUES) -> int:
+        """Messages of ``queues`` (and their delay queues) not acked yet."""
+        return sum(self.redis.hlen(f"dramatiq:{q}.msgs") + self.redis.hlen(f"dramatiq:{q}.DQ.msgs") for q in queues)
 
     def wait_idle(self, timeout: float = 30.0) -> None:
         wait_until(self.broker_idle, timeout=timeout, what="every queued and delayed message to be processed")
@@ -270,14 +275,14 @@ class Stack(Requests):
         except httpx.HTTPError:
             return False
 
-    def start_worker(self, threads: int = 4, *, entry: str = "") -> subprocess.Popen[bytes]:
-        """``adops worker``; or, with ``entry``, Dramatiq itself on that module (a catalogue with
-        a throwaway vendor, as ``adops worker`` runs it on ``workers.entry``)."""
+    def start_worker(self, threads: int = 4, *, entry: str = "", queues: tuple[str, ...] = QUEUES) -> subprocess.Popen[bytes]:
+        """``adops worker`` on ``queues`` (default all); or, with ``entry``, Dramatiq itself on that
+        module (a catalogue with a throwaway vendor, as ``adops worker`` runs it on ``workers.entry``)."""
         if entry:
-            proc = self._spawn("worker", entry, "--processes", "1", "--threads", str(threads), "--queues", "adops",
+            proc = self._spawn("worker", entry, "--processes", "1", "--threads", str(threads), "--queues", *queues,
                                module="dramatiq")
         else:
-            proc = self._spawn("worker", "worker", "--threads", str(threads))
+            proc = self._spawn("worker", "worker", "--threads", str(threads), "--queues", ",".join(queues))
         self.workers.append(proc)
         return proc
 

@@ -26,7 +26,7 @@ GROUP = group_id(DEFAULT_INTEGRATION, 1)
 
 def _nothing_recorded_or_queued(stack: InProcessStack) -> None:
     assert not stack.redis.keys("adops:job:*")
-    assert stack.redis.hlen("dramatiq:adops.msgs") + stack.redis.hlen("dramatiq:adops.DQ.msgs") == 0
+    assert stack.messages_left() == 0
 
 
 def _command_body(text: str, user: str = "UALICE", channel: str = CHANNEL) -> str:

@@ -31,11 +31,20 @@ from workers.runtime import Runtime
 from workers.slack import WORST_CALL_SECONDS
 from workers.vendors.spec import Catalogue
 
-__all__ = ["QUEUE", "Dispatcher", "bind"]
+__all__ = ["QUEUE", "QUEUES", "SLOW_QUEUE", "Dispatcher", "bind", "queue_of"]
 
 log = logging.getLogger(__name__)
 
+#: Queues by what their steps wait on, so a slow vendor's long steps never hold up the quick ones
+#: (``adops worker --queues``; README "Running many processes"). The default queue takes the
+#: steps that end in seconds: a task, one export request or poll, a publish, a notice, a
+#: digest's run, the sweep. Each waits on at most one vendor or Slack call.
 QUEUE = "adops"
+#: Steps that hold a worker thread for minutes: a build's part reads a window page by page (many
+#: vendor calls back to back) and its assembly streams every row into one file. On their own
+#: queue they cannot fill every thread of the workers that serve the quick steps.
+SLOW_QUEUE = "adops.slow"
+QUEUES = (QUEUE, SLOW_QUEUE)
 #: Anything unexpected (a bug, Redis restarting) gets a couple more chances, then a clear failure.
 OTHER_RETRIES = 2
 #: A step waits on at most one HTTP call (publish: up to four Slack calls, each bounded by
@@ -91,16 +100,26 @@ class Bound:
 
 Body = Callable[..., None]
 _DECLARED: dict[str, tuple[Body, dict[str, Any]]] = {}
+#: The queue of each declared actor, kept beside its options (which are Dramatiq's middleware's).
+_QUEUE_OF: dict[str, str] = {}
 
 
-def actor(**options: Any) -> Callable[[Body], Body]:
-    """Declare an actor and its options; :func:`bind` makes it a Dramatiq actor at boot."""
+def actor(*, queue: str = QUEUE, **options: Any) -> Callable[[Body], Body]:
+    """Declare an actor, its queue and its options; :func:`bind` makes it a Dramatiq actor at boot."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: one of {QUEUES}")
 
     def declare(fn: Body) -> Body:
         _DECLARED[fn.__name__] = (fn, options)
+        _QUEUE_OF[fn.__name__] = queue
         return fn
 
     return declare
+
+
+def queue_of(actor_name: str) -> str:
+    """The queue an actor's messages go to (KeyError for a name never declared)."""
+    return _QUEUE_OF[actor_name]
 
 
 # -- the actors ---------------------------------------------------------------------------------
@@ -130,13 +149,13 @@ def build_plan(b: Bound, job_id: str) -> None:
         buildsteps.plan(b.rt, b.vendors, job_id)
 
 
-@actor(**RETRY_POLICY)
+@actor(queue=SLOW_QUEUE, **RETRY_POLICY)
 def build_part(b: Bound, job_id: str, key: str) -> None:
     with b.slack_later("build_part", job_id, key):
         buildsteps.part(b.rt, b.vendors, job_id, key)
 
 
-@actor(**{**RETRY_POLICY, "time_limit": ASSEMBLE_TIME_LIMIT_MS})
+@actor(queue=SLOW_QUEUE, **{**RETRY_POLICY, "time_limit": ASSEMBLE_TIME_LIMIT_MS})
 def build_assemble(b: Bound, job_id: str) -> None:
     with b.slack_later("build_assemble", job_id):
         buildsteps.assemble(b.rt, b.vendors, job_id)
@@ -265,7 +284,7 @@ def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
         if "retry_when" in options:  # retries counted by actor: Dramatiq's hook is not told which
             options = {**options, "retry_when": metrics.retry_counter(name, options["retry_when"])}
         actors[name] = dramatiq.Actor(
-            _runner(fn, bound), broker=rt.broker, actor_name=name, queue_name=QUEUE, priority=0, options=options
+            _runner(fn, bound), broker=rt.broker, actor_name=name, queue_name=_QUEUE_OF[name], priority=0, options=options
         )
     dispatcher = Dispatcher(actors)
     rt.dispatch = dispatcher

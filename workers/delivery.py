@@ -228,7 +228,9 @@ def post_once(rt: Runtime, job: Job, message: render.Rendered, *, exclude: str =
     if job.digest:
         pace.claim(rt, job)  # as close to the post as can be: the channel's pace is kept to the call
     marker = f"{rt.store.prefix}posting:{job.id}"
-    since = rt.redis.get(marker)
+    # One round trip on a first post (the marker set); only a retry, which finds it, reads it.
+    first = rt.redis.set(marker, repr(rt.clock()), nx=True, ex=2 * 86_400)
+    since = None if first else rt.redis.get(marker)
     if since is not None:
         ts = rt.slack.find(job.channel_id, job.id, oldest=float(since) - 1, exclude=exclude)
         if ts:
@@ -239,8 +241,6 @@ def post_once(rt: Runtime, job: Job, message: render.Rendered, *, exclude: str =
             except CannotPost as exc:  # there, but not editable: replace it rather than add one
                 log.info("job %s: the message an earlier try posted can't be edited (%s)", job.id, exc.error)
                 _discard(rt, job.channel_id, ts)
-    else:
-        rt.redis.set(marker, repr(rt.clock()), nx=True, ex=2 * 86_400)
     return rt.slack.post(job.channel_id, message.text, message.blocks)
 
 
