@@ -245,6 +245,8 @@ class Stack(Requests):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.web: subprocess.Popen[bytes] | None = None
+        #: Every web process started, the first (``web``, on ``port``) and any more on ports of their own.
+        self.webs: list[subprocess.Popen[bytes]] = []
         self.workers: list[subprocess.Popen[bytes]] = []
         self.clocks: list[subprocess.Popen[bytes]] = []
         self.http = httpx.Client(timeout=10)
@@ -265,13 +267,21 @@ class Stack(Requests):
         self.start_worker()
         return self
 
-    def start_web(self) -> None:
-        self.web = self._spawn("web", "web", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--threads", "8")
-        wait_until(self._healthy, timeout=30, what="the web process /healthz")
+    def start_web(self, port: int | None = None, workers: int = 1) -> subprocess.Popen[bytes]:
+        """``adops web`` on the stack's port, or on ``port`` (another web of the same deployment,
+        as a second machine behind a load balancer runs one)."""
+        port = self.port if port is None else port
+        proc = self._spawn("web", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+                           "--threads", "8")
+        self.webs.append(proc)
+        if port == self.port:
+            self.web = proc
+        wait_until(lambda: self._healthy(f"http://127.0.0.1:{port}"), timeout=30, what="the web process /healthz")
+        return proc
 
-    def _healthy(self) -> bool:
+    def _healthy(self, url: str | None = None) -> bool:
         try:
-            return self.http.get(self.url + "/healthz").status_code == 200
+            return self.http.get((url or self.url) + "/healthz").status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -300,7 +310,7 @@ class Stack(Requests):
     def stop(self) -> None:
         # The client first: gunicorn's graceful stop waits for its open keep-alive connection.
         self.http.close()
-        _stop_all([*self.clocks, *self.workers, *([self.web] if self.web is not None else [])])
+        _stop_all([*self.clocks, *self.workers, *self.webs])
         self.redis.close()
 
     def logs(self) -> str:
