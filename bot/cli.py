@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -13,11 +14,15 @@ import redis
 from bot import clock, socket, web
 from bot.console import run_console
 from devkit.sandbox import Sandbox
+from workers import status
+from workers.actors import QUEUE
 from workers.boot import boot, load_settings
 from workers.errors import ConfigError
+from workers.jobs import JobStore
 from workers.logs import register_settings
 from workers.logs import setup as setup_logging
 from workers.runtime import check_redis, make_redis
+from workers.settings import Settings
 from workers.vendors.registry import CATALOGUE
 
 
@@ -33,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--processes", type=int, default=1)
     worker.add_argument("--threads", type=int, default=None, help="default ADOPS_WORKER_THREADS (8)")
     sub.add_parser("clock", help="scheduler that only enqueues (sweeps overdue jobs)")
+    status_ = sub.add_parser("status", help="queue depths, jobs by state, digests, clock and worker heartbeats")
+    status_.add_argument("--json", action="store_true", help="the same figures as one JSON object")
     sub.add_parser("socket", help="Socket Mode instead of web")
     console = sub.add_parser("console", help="everything in one process, no Slack/Redis/keys needed")
     console.add_argument("--ready-after", type=float, default=4.0, help="seconds the sandbox takes per export")
@@ -64,9 +71,11 @@ def run(args: argparse.Namespace) -> None:
         return
 
     settings = load_settings()
+    if args.process == "status":
+        raise SystemExit(print_status(settings, as_json=args.json))
     if settings.embedded:
         raise ConfigError("REDIS_URL is required for `adops " + args.process + "` (`adops console` needs nothing)")
-    setup_logging()
+    setup_logging(fmt=settings.adops_log_format)
     register_settings(settings, *(settings.vendor(spec.name) for spec in CATALOGUE.specs))
     # Once per start, before any process is forked or exec'd: one line and exit 2 on a Redis that
     # may evict our keys, a warning in the log when it would lose them on a restart.
@@ -106,6 +115,23 @@ def run(args: argparse.Namespace) -> None:
     if args.process == "clock":
         clock.run(boot(settings))
         return
+
+
+def print_status(settings: Settings, *, as_json: bool = False) -> int:
+    """``adops status``: 0 with the figures when Redis answers, 1 with one line naming REDIS_URL."""
+    if settings.embedded:
+        print("adops status: REDIS_URL is not set (status reads the deployment's Redis)", file=sys.stderr)
+        return 1
+    client = make_redis(settings)
+    try:
+        snap = status.snapshot(client, JobStore(client).prefix, (QUEUE,), stale_after=settings.adops_clock_stale)
+    except redis.RedisError as exc:
+        print(f"adops status: Redis at REDIS_URL does not answer ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(snap, indent=2) if as_json else status.render(snap), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

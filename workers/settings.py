@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, ValidationError, field_validator
@@ -147,6 +147,17 @@ class Settings(BaseSettings):
     # stuck key or a script can't flood the vendors or the queue.
     adops_rate_per_user: int = Field(default=10, ge=1, le=10_000)
     adops_rate_per_channel: int = Field(default=30, ge=1, le=100_000)
+
+    # -- structured logs and health (issue 12) --
+    # "json": one JSON object per log line with the job's fields, for a log store to index and
+    # `grep job_id` to follow one job across processes; "text" stays the console default.
+    adops_log_format: Literal["text", "json"] = "text"
+    # Seconds between two heartbeats of a worker process; each lives three intervals, so a dead
+    # worker drops out of `adops status` and /healthz by itself.
+    adops_heartbeat_interval: float = Field(default=5.0, ge=0.5, le=300.0)
+    # A clock heartbeat older than this is "stale" in /healthz and `adops status` (digests are
+    # not being sent): /healthz then says "degraded" but still answers 200.
+    adops_clock_stale: float = Field(default=30.0, ge=1.0, le=86_400.0)
 
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod
