@@ -10,6 +10,8 @@ import sys
 import threading
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bot import clock, socket, web
 from bot.console import run_console
@@ -119,10 +121,12 @@ def run(args: argparse.Namespace) -> None:
 
 def print_status(settings: Settings, *, as_json: bool = False) -> int:
     """``adops status``: 0 with the figures when Redis answers, 1 with one line naming REDIS_URL."""
-    if settings.embedded:
+    if settings.redis_url is None:
         print("adops status: REDIS_URL is not set (status reads the deployment's Redis)", file=sys.stderr)
         return 1
-    client = make_redis(settings)
+    # A person is waiting: one try, a couple of seconds, no retries with backoff.
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2,
+                                  retry=Retry(NoBackoff(), 0))
     try:
         snap = status.snapshot(client, JobStore(client).prefix, (QUEUE,), stale_after=settings.adops_clock_stale)
     except redis.RedisError as exc:

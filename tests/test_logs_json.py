@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,7 +16,7 @@ from tests.harness import BOT_TOKEN, Stack, wait_until
 from tests.inprocess import InProcessStack
 from tests.test_digests_flow import add, at, digest_jobs
 from tests.test_flow import queued_job
-from workers import logcontext
+from workers import logcontext, status
 from workers.logs import JsonLines, RedactSecrets
 
 pytestmark = pytest.mark.heavy(20)
@@ -126,4 +127,7 @@ def test_processes_write_json_lines(make_process_stack: Callable[..., Stack], sl
             if line.get("job_id") == job_id:
                 found.setdefault(process, set()).add(str(line["logger"]))
     assert "workers.submit" in found.get("web", set()), found
+    # `adops worker` beats from the process Dramatiq forked: /healthz and `adops status` see it.
+    alive = status.workers(stack.redis, "adops:", time.time())
+    assert len(alive) == 1 and alive[0]["queues"] == ["adops"] and alive[0]["age_s"] < 10, alive
     assert {"workers.logcontext", "workers.vendors.http"} <= found.get("worker", set()), found

@@ -143,7 +143,7 @@ def health(client: redis.Redis, prefix: str, queues: tuple[str, ...], *, stale_a
 def render(snap: dict[str, Any]) -> str:
     """The snapshot for a person: one block per subject, ages in seconds."""
     lines = [f"Redis      ok, {snap['redis']['latency_ms']} ms"]
-    lines.append("Queues     " + "ready  delayed  in progress  dead  oldest waiting")
+    lines.append("Queues     ready  delayed  in progress  dead  oldest waiting")
     for q in snap["queues"]:
         oldest = "-" if q["oldest_waiting_s"] is None else f"{q['oldest_waiting_s']} s"
         lines.append(f"  {q['queue']:<8} {q['ready']:>5}  {q['delayed']:>7}  {q['in_progress']:>11}  {q['dead']:>4}  {oldest}")
