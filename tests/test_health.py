@@ -24,7 +24,7 @@ from workers.boot import boot, load_settings
 from workers.heartbeat import WorkerHeartbeat, beat_clock, worker_prefix
 from workers.vendors.registry import CATALOGUE
 
-pytestmark = pytest.mark.heavy(10)
+pytestmark = pytest.mark.heavy(15)  # seconds, about: two `adops status` processes
 
 
 def health(stack: InProcessStack) -> tuple[int, dict[str, object]]:

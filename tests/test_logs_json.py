@@ -19,7 +19,7 @@ from tests.test_flow import queued_job
 from workers import logcontext, status
 from workers.logs import JsonLines, RedactSecrets
 
-pytestmark = pytest.mark.heavy(20)
+pytestmark = pytest.mark.heavy(20)  # seconds, about: a web and a worker process
 
 
 class _JsonCapture(logging.Handler):
@@ -131,3 +131,15 @@ def test_processes_write_json_lines(make_process_stack: Callable[..., Stack], sl
     alive = status.workers(stack.redis, "adops:", time.time())
     assert len(alive) == 1 and alive[0]["queues"] == ["adops"] and alive[0]["age_s"] < 10, alive
     assert {"workers.logcontext", "workers.vendors.http"} <= found.get("worker", set()), found
+
+
+def test_the_clock_names_the_digest_on_its_lines(stack: InProcessStack, captured: _JsonCapture) -> None:
+    digest = add(stack, '"0 9 * * *" tz=Europe/Berlin account')
+    other = add(stack, '"0 10 * * *" tz=Europe/Berlin account')
+    stack.redis.hset(f"adops:digest:{digest.id}", "cron", "not a schedule")  # its tick goes wrong
+    at(stack, max(digest.next_at, other.next_at) + 0.2).tick()
+    broken = [line for line in captured.parsed() if line["logger"] == "workers.digests.ticks" and line["level"] == "ERROR"]
+    assert len(broken) == 1 and broken[0]["digest_id"] == digest.id and "exception" in broken[0], broken
+    # The clock's own summary after the loop names no digest: the scope ended with the digest.
+    summary = [line for line in captured.parsed() if str(line["message"]).startswith("clock tick:")]
+    assert summary and all("digest_id" not in line for line in summary), summary
