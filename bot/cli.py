@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 import threading
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bot import clock, socket, web
 from bot.console import run_console
 from devkit.sandbox import Sandbox
+from workers import status
 from workers.actors import QUEUES
 from workers.boot import boot, load_settings
 from workers.errors import ConfigError
+from workers.jobs import JobStore
 from workers.logs import register_settings
 from workers.logs import setup as setup_logging
 from workers.metrics import use_multiprocess
 from workers.runtime import check_redis, make_redis
+from workers.settings import Settings
 from workers.vendors.registry import CATALOGUE
 
 
@@ -37,6 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     worker.add_argument("--queues", default=",".join(QUEUES),
                         help=f"comma-separated queues to consume (default all: {','.join(QUEUES)})")
     sub.add_parser("clock", help="scheduler that only enqueues (sweeps overdue jobs)")
+    status_ = sub.add_parser("status", help="queue depths, jobs by state, digests, clock and worker heartbeats")
+    status_.add_argument("--json", action="store_true", help="the same figures as one JSON object")
     sub.add_parser("socket", help="Socket Mode instead of web")
     console = sub.add_parser("console", help="everything in one process, no Slack/Redis/keys needed")
     console.add_argument("--ready-after", type=float, default=4.0, help="seconds the sandbox takes per export")
@@ -68,9 +76,11 @@ def run(args: argparse.Namespace) -> None:
         return
 
     settings = load_settings()
+    if args.process == "status":
+        raise SystemExit(print_status(settings, as_json=args.json))
     if settings.embedded:
         raise ConfigError("REDIS_URL is required for `adops " + args.process + "` (`adops console` needs nothing)")
-    setup_logging()
+    setup_logging(fmt=settings.adops_log_format)
     register_settings(settings, *(settings.vendor(spec.name) for spec in CATALOGUE.specs))
     # Once per start, before any process is forked or exec'd: one line and exit 2 on a Redis that
     # may evict our keys, a warning in the log when it would lose them on a restart.
@@ -122,6 +132,25 @@ def worker_queues(given: str) -> list[str]:
     if unknown or not queues:
         raise ConfigError(f"--queues: {','.join(unknown) or '(none)'} is not a queue; the queues are {','.join(QUEUES)}")
     return queues
+
+
+def print_status(settings: Settings, *, as_json: bool = False) -> int:
+    """``adops status``: 0 with the figures when Redis answers, 1 with one line naming REDIS_URL."""
+    if settings.redis_url is None:
+        print("adops status: REDIS_URL is not set (status reads the deployment's Redis)", file=sys.stderr)
+        return 1
+    # A person is waiting: one try, a couple of seconds, no retries with backoff.
+    client = redis.Redis.from_url(settings.redis_url.get_secret_value(), socket_timeout=2, socket_connect_timeout=2,
+                                  retry=Retry(NoBackoff(), 0))
+    try:
+        snap = status.snapshot(client, JobStore(client).prefix, QUEUES, stale_after=settings.adops_clock_stale)
+    except redis.RedisError as exc:
+        print(f"adops status: Redis at REDIS_URL does not answer ({type(exc).__name__})", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(snap, indent=2) if as_json else status.render(snap), flush=True)
+    return 0
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from workers.digests.ticks import fire_due
 from workers.errors import ConfigError
+from workers.heartbeat import beat_clock
 from workers.runtime import Runtime
 
 __all__ = ["Clock", "run", "tick_until"]
@@ -89,6 +90,8 @@ class Clock:
             return
         started = time.process_time()
         done = fire_due(self.rt, self.rt.clock())
+        # After the tick looked for due digests: the beat's age is how long none were looked for.
+        beat_clock(self.rt.redis, self.rt.store.prefix, self.me, self.rt.clock())
         if done.fired or done.missed or done.broken:
             log.info("clock tick: %d digest run(s) sent, %d missed, %d broken; %.1f ms of CPU", done.fired, done.missed,
                      done.broken, (time.process_time() - started) * 1000)

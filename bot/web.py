@@ -1,18 +1,21 @@
 """HTTP mode: Bolt's own WSGI adapter, served by gunicorn (threads, keep-alive).
 
 Routes: ``POST /slack/events`` (slash commands and interactivity, signature-checked by Bolt),
-``GET /healthz`` (Redis reachable, so a load balancer stops sending commands we cannot queue) and
+``GET /healthz`` (Redis reachable, so a load balancer stops sending commands we cannot queue; and
+what else it checked: the queue, the clock's and workers' heartbeats) and
 ``GET /files/<token>`` (a file the bot built, behind a signed link: :mod:`bot.downloads`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from dramatiq.brokers.redis import RedisBroker
 from gunicorn.app.base import BaseApplication
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -22,7 +25,8 @@ from slack_bolt.response import BoltResponse
 
 from bot import downloads
 from bot.app import FormSafeBoltRequest, create_app
-from workers import metrics
+from workers import metrics, status
+from workers.actors import QUEUES
 from workers.links import ROUTE as FILES_ROUTE
 from workers.logs import guard
 from workers.runtime import Runtime
@@ -47,7 +51,9 @@ class WebApp(SlackRequestHandler):
         # Files are streamed: Bolt's WSGI response holds a whole body, so they bypass it.
         if str(environ.get("PATH_INFO", "")).startswith(FILES_ROUTE):
             return downloads.serve(self.rt.settings, environ, start_response)
-        return super().__call__(environ, start_response)  # type: ignore[arg-type]
+        # A fresh log context per request: gunicorn's threads serve many, and a job one request
+        # recorded must not be named on the next request's lines (workers.logcontext).
+        return contextvars.Context().run(super().__call__, environ, start_response)  # type: ignore[arg-type]
 
     def dispatch(self, request: WsgiHttpRequest) -> BoltResponse:
         return self.app.dispatch(
@@ -69,11 +75,11 @@ class WebApp(SlackRequestHandler):
         return super()._get_http_response(request)
 
     def _health(self) -> WsgiHttpResponse:
-        try:
-            self.rt.redis.ping()
-        except Exception as exc:
-            return _json(503, {"ok": False, "redis": type(exc).__name__})
-        return _json(200, {"ok": True})
+        # What was checked, as JSON (workers.status): 503 only when Redis does not answer.
+        code, payload = status.health(self.rt.redis, self.rt.store.prefix, QUEUES,
+                                      stale_after=self.rt.settings.adops_clock_stale,
+                                      broker=isinstance(self.rt.broker, RedisBroker))
+        return _json(code, {"ok": code == 200, **payload})
 
 
     def _metrics(self, request: WsgiHttpRequest) -> WsgiHttpResponse:

@@ -13,6 +13,7 @@ and the worker thread moves on.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from workers import audit, buildsteps, delivery, filesweep, metrics, render, steps, sweeper
+from workers import audit, buildsteps, delivery, filesweep, logcontext, metrics, render, steps, sweeper
 from workers.digests import fire
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
@@ -277,6 +278,10 @@ def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
     if not any(isinstance(m, CurrentMessage) for m in rt.broker.middleware):
         # A step reads which try it is on (``workers.retries``) to say "try 3 of 9".
         rt.broker.add_middleware(CurrentMessage())
+    if not any(isinstance(m, logcontext.StepContext) for m in rt.broker.middleware):
+        # First in the list, so its clean-up runs after every other middleware's lines.
+        rt.broker.add_middleware(logcontext.StepContext(lambda name, args: _log_fields(rt, name, args)),
+                                 before=type(rt.broker.middleware[0]))
     for name, (fn, options) in _DECLARED.items():
         unknown = set(options) - rt.broker.actor_options
         if unknown:
@@ -289,6 +294,32 @@ def bind(rt: Runtime, vendors: Catalogue) -> Dispatcher:
     dispatcher = Dispatcher(actors)
     rt.dispatch = dispatcher
     return dispatcher
+
+
+#: Actors whose first argument is a job id (``job_gave_up`` carries the message that gave up).
+_JOB_FIRST = frozenset({"export_request", "export_poll", "task_run", "build_plan", "build_part", "build_assemble",
+                        "publish"})
+_JOB_FIELDS = ("kind", "vendor", "user_id", "channel_id", "digest")
+
+
+def _log_fields(rt: Runtime, name: str, args: tuple[Any, ...]) -> dict[str, str]:
+    """What a step's log lines carry (``workers.logcontext``): the job's fields, read from the
+    store once per message; a digest's run names its digest."""
+    if name == "digest_fire" and args:
+        return {"digest_id": str(args[0])}
+    if name == "job_gave_up" and args and isinstance(args[0], dict) and args[0].get("args"):
+        job_id = str(args[0]["args"][0])
+    elif name in _JOB_FIRST and args:
+        job_id = str(args[0])
+    else:
+        return {}
+    values = [v.decode() if isinstance(v, bytes) else v for v in rt.redis.hmget(rt.store.key(job_id), _JOB_FIELDS)]
+    fields = {"job_id": job_id, **{k: v for k, v in zip(_JOB_FIELDS[:4], values[:4], strict=True) if v}}
+    if values[4]:
+        digest_id = json.loads(values[4]).get("id")
+        if digest_id:
+            fields["digest_id"] = str(digest_id)
+    return fields
 
 
 def _runner(fn: Body, bound: Bound) -> Body:

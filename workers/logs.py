@@ -3,20 +3,28 @@
 The filter masks what looks like a credential (Slack tokens, ``key=value`` pairs, URL passwords,
 ``response_url``s, which carry a token in their path) and every secret value this process was
 configured with (:func:`register_settings`, called at boot), in the message and in tracebacks.
+
+With ``ADOPS_LOG_FORMAT=json`` every line is one JSON object (:class:`JsonLines`) carrying the
+job it is about (:mod:`workers.logcontext`), for log stores that index fields; plain text stays
+the default, for a person reading a console.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-__all__ = ["RedactSecrets", "guard", "redact", "register_secrets", "register_settings", "setup"]
+from workers.logcontext import FIELDS, AddContext
+
+__all__ = ["JsonLines", "RedactSecrets", "guard", "redact", "register_secrets", "register_settings", "setup"]
 
 MASK = "***"
 #: Configured secrets shorter than this are not masked by value: they would shred ordinary words
@@ -103,19 +111,61 @@ def redact(text: str) -> str:
     return text
 
 
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time (ISO-8601, UTC), level, logger, message, the job fields the
+    line carries (:class:`~workers.logcontext.AddContext`) and the exception's text, if any.
+
+    Runs after :class:`RedactSecrets` (a handler's filters run before its formatter), so the
+    message and ``exc_text`` it writes are the masked ones.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        for name in FIELDS:
+            value = getattr(record, name, None)
+            if value:
+                line[name] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(self.formatException(record.exc_info))
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+#: The formatter :func:`setup` chose; :func:`guard` gives it to loggers with handlers of their
+#: own (gunicorn's), set up after the fork.
+_formatter: logging.Formatter | None = None
+
+
 def guard(logger: logging.Logger) -> None:
-    """Add the filter to every handler of ``logger`` (gunicorn's loggers have their own)."""
+    """Add the filters to every handler of ``logger`` (gunicorn's loggers have their own), and
+    the JSON formatter when that is the format."""
     for handler in logger.handlers:
         if not any(isinstance(f, RedactSecrets) for f in handler.filters):
             handler.addFilter(RedactSecrets())
+        if not any(isinstance(f, AddContext) for f in handler.filters):
+            handler.addFilter(AddContext())
+        if isinstance(_formatter, JsonLines):
+            handler.setFormatter(_formatter)
 
 
-def setup(level: str | None = None) -> None:
+def setup(level: str | None = None, fmt: str = "text") -> None:
+    """Log to stderr at ``level`` (LOG_LEVEL), as text or JSON lines (``ADOPS_LOG_FORMAT``)."""
+    global _formatter
     level = level or os.environ.get("LOG_LEVEL", "INFO")
+    _formatter = JsonLines() if fmt == "json" else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = logging.getLogger()
     if not root.handlers:  # dramatiq's CLI installs its own; only add one where none exists
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_formatter)
         root.addHandler(handler)
     guard(root)
     root.setLevel(level.upper())

@@ -17,7 +17,7 @@ import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AnyHttpUrl, Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -160,6 +160,22 @@ class Settings(BaseSettings):
     # at least 5 MiB a part (but the last) and at most 10 000 parts.
     adops_s3_part_size: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024, le=512 * 1024 * 1024)
 
+    # Metrics (GET /metrics on the web process). With a token, a scrape must send
+    # "Authorization: Bearer <token>": queue depths and job counts say how busy the team is, and
+    # the web process usually faces the internet for Slack. Unset: open, for a private network.
+    adops_metrics_token: SecretStr | None = None
+
+    # -- structured logs and health (issue 12) --
+    # "json": one JSON object per log line with the job's fields, for a log store to index and
+    # `grep job_id` to follow one job across processes; "text" stays the console default.
+    adops_log_format: Literal["text", "json"] = "text"
+    # Seconds between two heartbeats of a worker process; each lives three intervals, so a dead
+    # worker drops out of `adops status` and /healthz by itself.
+    adops_heartbeat_interval: float = Field(default=5.0, ge=0.5, le=300.0)
+    # A clock heartbeat older than this is "stale" in /healthz and `adops status` (digests are
+    # not being sent): /healthz then says "degraded" but still answers 200.
+    adops_clock_stale: float = Field(default=30.0, ge=1.0, le=86_400.0)
+
     @field_validator("adops_files_url")
     @classmethod
     def _files_url(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -170,10 +186,6 @@ class Settings(BaseSettings):
         if isinstance(ttl, int) and ttl > PRESIGN_MAX:
             raise ValueError(f"presigned links last at most {PRESIGN_MAX} s (7 days): lower ADOPS_LINK_TTL to use S3")
         return value
-    # Metrics (GET /metrics on the web process). With a token, a scrape must send
-    # "Authorization: Bearer <token>": queue depths and job counts say how busy the team is, and
-    # the web process usually faces the internet for Slack. Unset: open, for a private network.
-    adops_metrics_token: SecretStr | None = None
 
     @field_validator("adops_admins", "adops_channels", mode="before")
     @classmethod

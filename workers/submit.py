@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from workers import logcontext
 from workers.jobs import Job, new_job_id
 from workers.limits import RateLimits
 from workers.runtime import Runtime
@@ -40,6 +41,9 @@ def submit(
                                    limits=limits)
     if earlier is not None:
         return None, earlier
+    # From here on this request's (or digest run's) lines name the job: `grep` finds where it began.
+    logcontext.bind(**logcontext.job_fields(job))
+    log.info("job %s recorded: %s", job.id, job.summary)
     try:
         rt.dispatch.start(job.kind, job.id)
     except Exception as exc:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from workers import metrics
+from workers import logcontext, metrics
 from workers.digests.cron import Cron, parse_cron
 from workers.digests.store import Digest
 from workers.runtime import Runtime
@@ -58,13 +58,14 @@ def fire_due(rt: Runtime, now: float) -> Tick:
         # together cost two round trips per 500, not two per digest, beside the sends.
         moves: list[tuple[str, float, float, int, float]] = []
         for (digest_id, seen), raw in zip(due, rt.digests.get_many_raw([d for d, _ in due]), strict=True):
-            try:
-                _one(rt, digest_id, Digest.from_redis(raw) if raw else None, seen, now, tick, moves)
-            except Exception:
-                tick.broken += 1
-                metrics.DIGEST_TICKS.labels("broken").inc()
-                log.exception("digest %s: its run at %.0f could not be sent; trying again later", digest_id, seen)
-                moves.append((digest_id, seen, now + BROKEN_RETRY, 0, 0.0))
+            with logcontext.scope(digest_id=digest_id):  # this digest's lines say so (JSON logs)
+                try:
+                    _one(rt, digest_id, Digest.from_redis(raw) if raw else None, seen, now, tick, moves)
+                except Exception:
+                    tick.broken += 1
+                    metrics.DIGEST_TICKS.labels("broken").inc()
+                    log.exception("digest %s: its run at %.0f could not be sent; trying again later", digest_id, seen)
+                    moves.append((digest_id, seen, now + BROKEN_RETRY, 0, 0.0))
         rt.digests.advance_many(moves)
         if len(due) < BATCH:
             return tick
