@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from xdist.scheduler import LoadFileScheduling
 
 from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
@@ -15,6 +16,23 @@ from workers.vendors.registry import CATALOGUE
 from workers.vendors.spec import Catalogue
 
 _dbs = itertools.count(1)
+
+#: Files that each run many real processes (webs, workers, clocks, Redis restarts) and time what
+#: they do. Run side by side on two cores they starve each other into failing for want of CPU,
+#: not for a fault of the code; so pytest-xdist hands them to one worker, one after the other.
+PROCESS_HEAVY = frozenset({"tests/test_faults.py", "tests/test_scaleout.py", "tests/test_digests_processes.py"})
+
+
+class _ProcessHeavyInTurn(LoadFileScheduling):
+    """``--dist loadfile``, with the files of :data:`PROCESS_HEAVY` as one unit."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = super()._split_scope(nodeid)
+        return "process-heavy" if scope in PROCESS_HEAVY else scope
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> LoadFileScheduling | None:
+    return _ProcessHeavyInTurn(config, log) if config.getoption("dist") == "loadfile" else None
 
 
 def pytest_configure(config: pytest.Config) -> None:
