@@ -253,17 +253,18 @@ def test_two_of_each_process_with_one_of_each_killed_do_every_job_exactly_once(
     until = time.monotonic() + BEFORE
     # Then on until the worker to be killed holds messages (fetched, not acked, or delayed polls
     # kept until due), so its death takes work with it: a kill of an idle worker proves nothing.
-    # On a loaded machine a delayed poll may take a while to be in its hands: wait for it (or
-    # any message it holds) rather than kill an idle worker.
+    # A delayed poll is held until it is due, so it is still in its hands an instant later, at
+    # the kill (a quick task's message may be acked in between). On a loaded machine it may take
+    # a while to get one: wait for it rather than kill an idle worker.
     ready = False
     while not ready and time.monotonic() < until + 25:
         send(i, webs)
         i += 1
         gap = time.monotonic() + PACE
         while time.monotonic() < gap and not ready:
-            ready = time.monotonic() >= until and in_hand(stack, doomed_id) > 0
+            ready = time.monotonic() >= until and in_hand(stack, doomed_id, "adops.DQ") > 0
             time.sleep(0.02)
-    assert ready, "the worker to be killed never held a message"
+    assert ready, "the worker to be killed never held a delayed poll"
 
     # The kills: one web, one worker, the clock that leads (each with nothing to say goodbye).
     leader = clocks_led()
