@@ -26,13 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import redis  # noqa: E402
 from common import REPO, RedisServer, SlackProcess, base_env, stop  # noqa: E402
 from exports_inflight import start_sandbox  # noqa: E402
-from throughput import COMMAND, commandstats, outcomes, what_to_submit  # noqa: E402
+from throughput import commandstats, outcomes, submit_one, what_to_submit  # noqa: E402
 
 from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402
 from workers.actors import QUEUE  # noqa: E402
 from workers.boot import boot, load_settings  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
-from workers.submit import submit  # noqa: E402
 
 
 def drain(rt: Runtime, client: redis.Redis) -> None:
@@ -75,11 +74,7 @@ def main() -> None:
             what = what_to_submit(rt)
 
             def one(i: int) -> str:
-                job, _ = submit(rt, kind=what.kind, vendor=what.vendor, command=COMMAND, summary=what.summary,
-                                params=what.params, user_id=f"UBENCH{i % 50}", channel_id=f"CBENCH{i % 20}",
-                                team_id="T0LOCAL", response_url="")
-                assert job is not None
-                return job.id
+                return submit_one(rt, what, i, users=50, channels=20)
 
             for i in range(20):  # warm: connections, scripts loaded, the vendor client built
                 one(i)

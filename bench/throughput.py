@@ -104,6 +104,15 @@ def start_workers(argv: list[str], env: dict[str, str], count: int, workdir: Pat
     return procs
 
 
+def submit_one(rt: Runtime, what: Submit, i: int, *, users: int, channels: int) -> str:
+    """Job number ``i`` of a run, through the ingress's own submit, as user and channel ``i`` modulo."""
+    job, _ = submit(rt, kind=what.kind, vendor=what.vendor, command=COMMAND, summary=what.summary,
+                    params=what.params, user_id=f"UBENCH{i % users}", channel_id=f"CBENCH{i % channels}",
+                    team_id="T0LOCAL", response_url="")
+    assert job is not None
+    return job.id
+
+
 def what_to_submit(rt: Runtime) -> Submit:
     what = prepare(rt, CATALOGUE, Registry(CATALOGUE.commands), COMMAND, user_id="UBENCH0", channel_id="CBENCH0",
                    today=date.today())
@@ -118,11 +127,7 @@ def run_jobs(rt: Runtime, slack: SlackProcess, jobs: int, users: int, channels: 
     before = slack.counts().get("chat.postMessage", 0)
 
     def one(i: int) -> str:
-        job, _ = submit(rt, kind=what.kind, vendor=what.vendor, command=COMMAND, summary=what.summary,
-                        params=what.params, user_id=f"UBENCH{i % users}", channel_id=f"CBENCH{i % channels}",
-                        team_id="T0LOCAL", response_url="")
-        assert job is not None
-        return job.id
+        return submit_one(rt, what, i, users=users, channels=channels)
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(submitters) as pool:
