@@ -185,6 +185,11 @@ if terminal[redis.call('HGET', KEYS[1], 'state')] then
   if redis.call('HGET', KEYS[1], 'outcome_posted') ~= '1' then
     redis.call('ZADD', KEYS[3], 'NX', ARGV[5], ARGV[4])
   end
+  if not terminal[state] then
+    -- The job ends here, once: what its count and duration are labelled with, in this reply.
+    return {'OK:' .. state, redis.call('HGET', KEYS[1], 'kind') or '', redis.call('HGET', KEYS[1], 'vendor') or '',
+            redis.call('HGET', KEYS[1], 'created_at') or ''}
+  end
 end
 return 'OK:' .. state
 """ % ", ".join(f"{state} = true" for state in sorted(TERMINAL))
@@ -355,12 +360,12 @@ class JobStore:
             keys=[self.key(job_id), self._open_index, self.outbox.key],
             args=[json.dumps(list(allowed)), json.dumps(values), json.dumps(wanted), job_id, repr(now)],
         )
-        found = found.decode() if isinstance(found, bytes) else found
-        if found.startswith("OK:") and to in TERMINAL and found[3:] not in TERMINAL:
+        if isinstance(found, list):
             # Counted here, once a job: only one compare-and-set moves it out of its active states.
-            kind, vendor, created = (_text(v) for v in self.redis.hmget(self.key(job_id), "kind", "vendor", "created_at"))
-            job_ended(kind, vendor, to, now - float(created or now))
-        return bool(found.startswith("OK:"))
+            kind, vendor, created = (_text(v) for v in found[1:])
+            job_ended(kind, vendor, to or "", now - float(created or now))
+            return True
+        return _text(found).startswith("OK:")
 
     def update(self, job_id: str, **fields: Any) -> None:
         """Bookkeeping that no decision hangs on (render digests, message ts)."""
