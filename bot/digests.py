@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from workers import audit
 from workers.digests import fire
 from workers.digests.cron import Cron, CronError, parse_cron, zone_words
-from workers.digests.outcome import schedule_words
+from workers.digests.outcome import local_time, schedule_words
 from workers.digests.store import Digest, new_digest_id
 from workers.errors import UsageError
 from workers.grammar.parser import Registry
@@ -256,15 +256,11 @@ def _line(d: Digest) -> str:
 
 def _next_runs(cron: Cron, tz: str, now: float) -> str:
     runs = cron.upcoming(now, ZoneInfo(tz), 3)
-    return ", ".join(_local(t, tz) for t in runs) + f" ({zone_words(tz)})"
+    return ", ".join(local_time(t, tz) for t in runs) + f" ({zone_words(tz)})"
 
 
 def _when(at: float, tz: str) -> str:
-    return f"{_local(at, tz)} ({zone_words(tz)})"
-
-
-def _local(at: float, tz: str) -> str:
-    return datetime.fromtimestamp(at, ZoneInfo(tz)).strftime("%a %d %b %H:%M")
+    return f"{local_time(at, tz)} ({zone_words(tz)})"
 
 
 def _seconds(value: float) -> str:

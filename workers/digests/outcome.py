@@ -24,7 +24,7 @@ from workers.mrkdwn import Mrkdwn, code, date, escape, fallback, md, mention
 from workers.render import MAX_BLOCKS, Rendered, note, section
 from workers.runtime import Runtime
 
-__all__ = ["Settled", "empty", "frame", "ready_to_post", "schedule_words", "settle"]
+__all__ = ["Settled", "empty", "frame", "local_time", "ready_to_post", "schedule_words", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def frame(message: Rendered, job: Job, admins: tuple[str, ...]) -> Rendered:
         head = md(":calendar: *Digest {}* ({}) · run now by {}", code(digest_id), words, mention(about["run_by"]))
     else:
         head = md(":calendar: *Digest {}* ({}) · the run of {} · scheduled by {}", code(digest_id), words,
-                  _local(at, str(about["tz"])), mention(str(about["by"])))
+                  escape(local_time(at, str(about["tz"]))), mention(str(about["by"])))
     lines: list[Mrkdwn] = []
     missed = int(about.get("missed") or 0)
     if missed:
@@ -120,7 +120,6 @@ def frame(message: Rendered, job: Job, admins: tuple[str, ...]) -> Rendered:
     return Rendered(text=text, blocks=[*top, *message.blocks[: MAX_BLOCKS - len(top)]])
 
 
-def _local(at: float, tz: str) -> Mrkdwn:
-    """The scheduled time in the digest's own zone (the one its schedule is written in)."""
-    local = datetime.fromtimestamp(at, ZoneInfo(tz))
-    return escape(local.strftime("%a %d %b %H:%M"))
+def local_time(at: float, tz: str) -> str:
+    """A run's time in the digest's own zone (the one its schedule is written in): "Mon 07 Dec 09:00"."""
+    return datetime.fromtimestamp(at, ZoneInfo(tz)).strftime("%a %d %b %H:%M")
