@@ -16,7 +16,6 @@ step enqueues goes through ``rt.dispatch``; what it knows of vendors comes from 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +29,7 @@ from workers.jobs import ACTIVE, Job
 from workers.retries import MAX_TRIES, StepRetry, retry_later
 from workers.runtime import Runtime
 from workers.schedule import next_poll_delay
+from workers.timers import TIMERS
 from workers.vendors.exports import Recovers, request_may_have_landed
 from workers.vendors.spec import Catalogue
 
@@ -140,7 +140,7 @@ def poll(rt: Runtime, vendors: Catalogue, job_id: str, seq: int) -> None:
             result={k: v for k, v in result.items() if v is not None},
             finished_at=now,
         ):
-            rt.dispatch.publish(job_id)
+            rt.dispatch.publish_here(job_id)
         return
     if now >= job.deadline:
         name = vendors.display(job.vendor)
@@ -189,7 +189,7 @@ def run_task(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
     if result is FAILED:
         return
     if rt.store.transition(job_id, ["requesting"], "delivered", result=result, finished_at=rt.clock(), last_error=""):
-        rt.dispatch.publish(job_id)
+        rt.dispatch.publish_here(job_id)
         return
     fresh = rt.store.get(job_id)
     # Amended once (``result`` still empty); the bumped rev keeps the plain "cancelled", if its
@@ -367,9 +367,7 @@ def _progress_after(rt: Runtime, vendors: Catalogue, job_id: str, seconds: float
         if job is not None and not job.terminal:
             refresh_progress(rt, vendors, job, force=True)
 
-    timer = threading.Timer(seconds, show)
-    timer.daemon = True
-    timer.start()
+    timer = TIMERS.call_later(seconds, show)  # not a thread of its own: one per task cost a tenth of its CPU
     try:
         yield
     finally:
