@@ -8,7 +8,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
+import dramatiq
 import pytest
 
 from devkit.slack import LocalSlack
@@ -72,9 +74,10 @@ def test_grep_job_id_follows_one_export_from_ingress_to_publish(
     said = [(str(line["logger"]), str(line["message"])) for line in mine]
     assert ("workers.submit", f"job {job_id} recorded: " + stack.job(job_id)["summary"]) in said, said
     steps = {m.split()[1] for lg, m in said if lg == "workers.logcontext" and m.startswith("step ")}
-    assert {"export_request", "export_poll", "publish"} <= steps, steps
+    # The poll that finds the export ready goes on to publish it (``Dispatch.publish_here``).
+    assert {"export_request", "export_poll"} <= steps, steps
     # Dramatiq's own lines inside a step carry the job as well.
-    assert any(lg == "workers.actors.publish" and m.startswith("Completed after") for lg, m in said), said
+    assert any(lg == "workers.actors.export_poll" and m.startswith("Completed after") for lg, m in said), said
     assert any(lg == "workers.vendors.http" and m.startswith("Instal POST") for lg, m in said), said
     assert any(lg.startswith("slack_sdk") and "chat.postMessage" in m for lg, m in said), said
     assert any(lg.startswith("slack_sdk") and "chat.update" in m and "download the file" in m for lg, m in said), said
@@ -143,3 +146,39 @@ def test_the_clock_names_the_digest_on_its_lines(stack: InProcessStack, captured
     # The clock's own summary after the loop names no digest: the scope ended with the digest.
     summary = [line for line in captured.parsed() if str(line["message"]).startswith("clock tick:")]
     assert summary and all("digest_id" not in line for line in summary), summary
+
+
+@pytest.fixture
+def info_level() -> Iterator[None]:
+    """A deployment's level (the capture lets DEBUG through): the step's own closing line is DEBUG."""
+    logger = logging.getLogger("workers.logcontext")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)
+
+
+def test_a_step_reads_its_jobs_fields_only_when_it_writes_a_line(captured: _JsonCapture, info_level: None) -> None:
+    """Most steps of a job that goes well write nothing: they must not pay a Redis read for it."""
+    reads: list[tuple[str, tuple[Any, ...]]] = []
+
+    def lookup(name: str, args: tuple[Any, ...]) -> dict[str, str]:
+        reads.append((name, args))
+        return {"job_id": str(args[0]), "kind": "task"}
+
+    context = logcontext.StepContext(lookup)
+    message = dramatiq.Message(queue_name="adops", actor_name="task_run", args=("JQUIET01",), kwargs={}, options={})
+    context.before_process_message(None, message)  # type: ignore[arg-type]
+    context.after_process_message(None, message)  # type: ignore[arg-type]
+    assert reads == []  # a step that said nothing
+    noisy = dramatiq.Message(queue_name="adops", actor_name="task_run", args=("JNOISY01",), kwargs={}, options={})
+    context.before_process_message(None, noisy)  # type: ignore[arg-type]
+    log = logging.getLogger("workers.test")
+    log.warning("first line")
+    log.warning("second line")
+    context.after_process_message(None, noisy)  # type: ignore[arg-type]
+    log.warning("after the step")
+    assert reads == [("task_run", ("JNOISY01",))]  # once, however many lines
+    first, second, after = captured.parsed()[-3:]
+    assert first["job_id"] == second["job_id"] == "JNOISY01" and first["kind"] == "task"
+    assert "job_id" not in after
