@@ -8,6 +8,7 @@ import time
 from itertools import pairwise
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
 from dramatiq import Message
@@ -285,3 +286,40 @@ def test_a_found_post_that_cannot_be_edited_is_replaced_not_doubled(stack: InPro
     assert delivery.deliver(rt, job, steps.render.text_message(f"result `{job.id}`"))
     shown = [m for m in slack.messages(CHANNEL) if job.id in str(m.blocks)]
     assert len(shown) == 1 and shown[0].ts != earlier and "result" in str(shown[0].blocks)
+
+
+class _Sent(dramatiq.Middleware):
+    """Dramatiq's own hook: each message sent, by actor, with its delay (a delayed message moved
+    to its queue when due is the same message, counted once)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[str, tuple[str, int | None]] = {}
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        self.sent.setdefault(message.message_id, (message.actor_name, delay))
+
+
+def test_the_step_that_finishes_a_job_posts_its_outcome_without_a_message_of_its_own(
+        stack: InProcessStack, slack: LocalSlack) -> None:
+    assert stack.rt is not None
+    sent = _Sent()
+    stack.rt.broker.add_middleware(sent)
+    job_id = queued_job(stack.command("account", user=ADMIN))
+    wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", what="the outcome posted")
+    stack.wait_idle()
+    assert [name for name, _ in sent.sent.values()] == ["task_run"], sent.sent
+    assert len(job_messages(slack, job_id)) == 1
+
+
+def test_when_slack_says_wait_the_outcome_is_queued_with_its_delay_and_posted_once(
+        stack: InProcessStack, slack: LocalSlack) -> None:
+    assert stack.rt is not None
+    sent = _Sent()
+    stack.rt.broker.add_middleware(sent)
+    slack.fail_next("chat.postMessage", "ratelimited", status=429, retry_after=1)
+    job_id = queued_job(stack.command("account", user=ADMIN))
+    wait_until(lambda: stack.job(job_id).get("outcome_posted") == "1", timeout=20, what="the outcome posted")
+    stack.wait_idle()
+    assert [s for s in sent.sent.values() if s[0] == "publish"] == [("publish", 1000)], sent.sent
+    assert len(job_messages(slack, job_id)) == 1
+    assert [c.error for c in slack.calls_of("chat.postMessage") if not c.ok] == ["ratelimited"]

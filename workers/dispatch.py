@@ -28,6 +28,10 @@ class Dispatch(Protocol):
     def publish(self, job_id: str, *, delay: float | None = None) -> None:
         """Put a finished job's outcome where the person will see it."""
 
+    def publish_here(self, job_id: str) -> None:
+        """:meth:`publish` in this thread, now: the step that just finished the job goes on to
+        show it; what cannot be done here (Slack says wait, an error) is sent as :meth:`publish`."""
+
     def audit_copy(self, entry_id: str) -> None:
         """Copy one audit entry to ADOPS_AUDIT_CHANNEL."""
 
