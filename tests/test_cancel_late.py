@@ -18,6 +18,7 @@ from tests.test_flow_bulk import click, prompt
 from tests.test_flow_metrics24 import ADMIN, GROUP
 from tests.test_jobs import enqueued, make_job
 from workers import steps
+from workers.sweeper import PUBLISH_PATIENCE
 from workers.vendors.metrics24.client import Metrics24Client
 from workers.vendors.metrics24.sandbox import DEFAULT_INTEGRATION
 from workers.vendors.registry import CATALOGUE
@@ -129,7 +130,7 @@ def test_a_cancel_after_a_try_died_past_its_write_is_answered_too_late(
     assert done is not None and done.state == "cancelled" and done.write == "applied" and done.result["changed"]
     assert enqueued(rt).count(("publish", (job.id,))) == 2  # the cancel's, and the amended outcome's
     for _ in range(2):
-        steps.publish(rt, CATALOGUE, job.id)
+        steps.publish(rt, CATALOGUE, job.id, patience=PUBLISH_PATIENCE)
     assert "too late: already applied" in outcome_text(slack, job.id)
     assert vendor.stats()["24metrics.filter_groups.update"] == 1
     client.flushdb()

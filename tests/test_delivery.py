@@ -26,6 +26,7 @@ from workers import slack as egress
 from workers.boot import boot, load_settings
 from workers.lease import lease
 from workers.runtime import Runtime
+from workers.sweeper import PUBLISH_PATIENCE
 from workers.vendors.registry import CATALOGUE
 
 RESULT = {"url": "https://files.example/report.csv", "rows": 12}
@@ -150,6 +151,21 @@ def test_when_no_route_takes_the_result_it_is_logged_and_counted(stack: InProces
     assert stack.redis.get("adops:stats:undeliverable") == b"1", "counted once"
 
 
+def test_an_outcome_still_unposted_past_its_patience_is_counted_not_posted(client: redis.Redis,
+                                                                          slack: LocalSlack) -> None:
+    settings = load_settings({"SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url,
+                              "INSTAL_TOKEN": "t", "INSTAL_BASE_URL": "http://127.0.0.1:9"})
+    rt = boot(settings, CATALOGUE, redis_client=client)
+    late, fresh = (make_job(rt.store, state="waiting", channel_id=CHANNEL) for _ in range(2))
+    rt.store.transition(late.id, ["waiting"], "delivered", result=RESULT, finished_at=time.time() - 61)
+    rt.store.transition(fresh.id, ["waiting"], "delivered", result=RESULT, finished_at=time.time() - 59)
+    for job in (late, fresh):
+        steps.publish(rt, CATALOGUE, job.id, patience=60)
+    assert job_messages(slack, late.id) == [] and late.id not in rt.store.outbox
+    assert client.get("adops:stats:undeliverable") == b"1"
+    assert len(job_messages(slack, fresh.id)) == 1
+
+
 # -- 4. a progress edit that lands after the outcome ----------------------------------------
 
 
@@ -200,7 +216,7 @@ def test_a_progress_edit_that_lands_after_the_outcome_is_painted_over(client: re
     # It outlives its lock (a paused process), the export finishes and its outcome is posted.
     client.delete(f"adops:lock:msg:{job.id}")
     rt.store.transition(job.id, ["waiting"], "delivered", result=RESULT, finished_at=time.time())
-    steps.publish(rt, CATALOGUE, job.id)
+    steps.publish(rt, CATALOGUE, job.id, patience=PUBLISH_PATIENCE)
     assert "download the file" in str(slack.messages(CHANNEL)[0].blocks)
     # Then the progress edit lands, over the outcome.
     way.release.set()
@@ -214,7 +230,7 @@ def test_a_progress_edit_that_lands_after_the_outcome_is_painted_over(client: re
     queued = _publishes(rt)
     assert queued and set(queued) == {job.id}
     for job_id in queued:
-        steps.publish(rt, CATALOGUE, job_id)
+        steps.publish(rt, CATALOGUE, job_id, patience=PUBLISH_PATIENCE)
     assert "download the file" in message() and "(in progress)" not in message()
     assert _publishes(rt) == []
 

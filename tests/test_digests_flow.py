@@ -19,6 +19,7 @@ from tests.harness import wait_until
 from tests.inprocess import InProcessStack
 from tests.test_flow import CHANNEL
 from workers.digests.store import Digest
+from workers.sweeper import PUBLISH_PATIENCE
 
 ADMIN = "UADMIN"
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -253,7 +254,7 @@ def test_a_run_is_counted_once_however_often_it_is_published(stack: InProcessSta
     [job] = digest_jobs(stack, digest.id)
     stack.wait_idle()
     stack.redis.hset(f"adops:job:{job['id']}", "outcome_posted", "0")  # as if the first publish died
-    steps.publish(stack.rt, stack.vendors, job["id"])
+    steps.publish(stack.rt, stack.vendors, job["id"], patience=PUBLISH_PATIENCE)
     stored = stack.rt.digests.get(digest.id)
     assert stored is not None and stored.failures == 1 and stored.last_job == job["id"]
 

@@ -238,7 +238,7 @@ def test_a_rate_limited_upload_resumes_and_a_redelivered_publish_uploads_nothing
     # A publish that died after the file was delivered and before the outcome was marked
     # posted runs again: the outcome is shown, the file is not sent again.
     stack.rt.store.update(job_id, outcome_posted=False)
-    steps.publish(stack.rt, stack.vendors, job_id)
+    steps.publish(stack.rt, stack.vendors, job_id, patience=PUBLISH_PATIENCE)
     stack.wait_idle()
     assert len(slack.calls_of("files.getUploadURLExternal")) == 1 and len(slack.files(CHANNEL)) == 1
     assert "is uploaded to Slack" in outcome_text(slack, job_id)

@@ -24,7 +24,7 @@ import dramatiq
 import redis
 from dramatiq.middleware import CurrentMessage
 
-from workers import audit, buildsteps, delivery, filesweep, logcontext, metrics, render, steps, sweeper
+from workers import audit, buildsteps, filesweep, logcontext, metrics, render, steps, sweeper
 from workers.digests import fire
 from workers.errors import SlackRetryLater
 from workers.retries import VENDOR_RETRIES
@@ -165,12 +165,8 @@ def build_assemble(b: Bound, job_id: str) -> None:
 @actor(**{**RETRY_POLICY, "time_limit": PUBLISH_TIME_LIMIT_MS})
 def publish(b: Bound, job_id: str) -> None:
     rt = b.rt
-    job = rt.store.get(job_id)
-    if job is not None and not job.outcome_posted and job.finished_at and rt.clock() - job.finished_at > PUBLISH_PATIENCE:
-        delivery.undeliverable(rt, job_id, f"still not posted {PUBLISH_PATIENCE:.0f} s after the job ended")
-        return
     try:
-        steps.publish(rt, b.vendors, job_id)
+        steps.publish(rt, b.vendors, job_id, patience=PUBLISH_PATIENCE)
     except SlackRetryLater as exc:
         # The outbox learns when the next try is due, so the sweeper does not start a second chain.
         log.info("publish(%r): %s", job_id, exc)

@@ -209,9 +209,10 @@ def _late_cancel(job: Job) -> bool:
     return job.state == "cancelled" and job.write == "applied" and bool(job.result)
 
 
-def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
+def publish(rt: Runtime, vendors: Catalogue, job_id: str, *, patience: float) -> None:
     """Put a finished job's outcome in front of the person, once; and again over a progress
-    edit that landed after it (see :mod:`workers.delivery`)."""
+    edit that landed after it (see :mod:`workers.delivery`). One still unposted ``patience``
+    seconds after the job ended is given up on, and counted."""
     rt.store.outbox.touch(job_id, rt.clock())
     with delivery.message_lock(rt, job_id, outcome=True):
         job = rt.store.get(job_id)
@@ -223,6 +224,9 @@ def publish(rt: Runtime, vendors: Catalogue, job_id: str) -> None:
                     private.retract(rt, job)  # a progress edit landed after the retraction
                 elif not job.params.get("update"):
                     delivery.repaint(rt, job, _outcome(rt, vendors, job, meta=True))
+            return
+        if job.finished_at and rt.clock() - job.finished_at > patience:
+            delivery.undeliverable(rt, job_id, f"still not posted {patience:.0f} s after the job ended")
             return
         if job.digest and not digest_outcome.ready_to_post(rt, job):
             return
