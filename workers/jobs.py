@@ -148,16 +148,21 @@ class Job(BaseModel):
         for key, value in raw.items():
             k = key.decode() if isinstance(key, bytes) else key
             v = value.decode() if isinstance(value, bytes) else value
-            if k not in cls.model_fields:
+            stored = _STORED_AS.get(k)
+            if stored is None:
                 continue
-            annotation = cls.model_fields[k].annotation
-            if annotation is bool:
+            if stored == "bool":
                 data[k] = v == "1"
-            elif k in ("params", "result", "digest"):
+            elif stored == "json":
                 data[k] = json.loads(v) if v else {}
             else:
                 data[k] = v
         return cls.model_validate(data)
+
+
+# How each field of a job is kept in its hash; read on every step of every job, so worked out once.
+_STORED_AS = {name: "bool" if f.annotation is bool else "json" if name in ("params", "result", "digest") else "text"
+              for name, f in Job.model_fields.items()}
 
 
 # Sets fields only while the job is in one of the expected states (and its ``expect`` fields
