@@ -129,18 +129,10 @@ class Job(BaseModel):
     def to_redis(self, *, sparse: bool = False) -> dict[str, str]:
         """Fields as Redis strings; ``sparse`` leaves out those still at their default (a new
         job is mostly defaults, and the ack path pays for every argument it sends)."""
-        out: dict[str, str] = {}
         dumped = self.model_dump(exclude_defaults=sparse) if sparse else self.model_dump()
         if sparse:
             dumped["state"] = self.state  # the Lua guards read it
-        for name, value in dumped.items():
-            if isinstance(value, dict):
-                out[name] = json.dumps(value, separators=(",", ":"), default=str)
-            elif isinstance(value, bool):
-                out[name] = "1" if value else "0"
-            else:
-                out[name] = str(value)
-        return out
+        return {name: _encode(value) for name, value in dumped.items()}
 
     @classmethod
     def from_redis(cls, raw: Mapping[bytes | str, bytes | str]) -> Job:
@@ -149,20 +141,18 @@ class Job(BaseModel):
             k = key.decode() if isinstance(key, bytes) else key
             v = value.decode() if isinstance(value, bytes) else value
             stored = _STORED_AS.get(k)
-            if stored is None:
-                continue
             if stored == "bool":
                 data[k] = v == "1"
             elif stored == "json":
                 data[k] = json.loads(v) if v else {}
-            else:
+            elif stored:
                 data[k] = v
         return cls.model_validate(data)
 
 
-# How each field of a job is kept in its hash; read on every step of every job, so worked out once.
-_STORED_AS = {name: "bool" if f.annotation is bool else "json" if name in ("params", "result", "digest") else "text"
-              for name, f in Job.model_fields.items()}
+_STORED_AS = {  # how each field is kept in its hash, worked out once: every step of every job reads one
+    name: "bool" if f.annotation is bool else "json" if name in ("params", "result", "digest") else "text"
+    for name, f in Job.model_fields.items()}
 
 
 # Sets fields only while the job is in one of the expected states (and its ``expect`` fields
