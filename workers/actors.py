@@ -163,10 +163,10 @@ def build_assemble(b: Bound, job_id: str) -> None:
 
 
 @actor(**{**RETRY_POLICY, "time_limit": PUBLISH_TIME_LIMIT_MS})
-def publish(b: Bound, job_id: str) -> None:
+def publish(b: Bound, job_id: str, just_ended: bool = False) -> None:
     rt = b.rt
     try:
-        steps.publish(rt, b.vendors, job_id, patience=PUBLISH_PATIENCE)
+        steps.publish(rt, b.vendors, job_id, patience=PUBLISH_PATIENCE, just_ended=just_ended)
     except SlackRetryLater as exc:
         # The outbox learns when the next try is due, so the sweeper does not start a second chain.
         log.info("publish(%r): %s", job_id, exc)
@@ -259,7 +259,7 @@ class Dispatcher:
         # quick job's worker CPU. Publishing is idempotent (the outbox, the post-once marker), so
         # a try here that fails part way is finished by the queued one, with publish's retries.
         try:
-            self.actors["publish"].fn(job_id)
+            self.actors["publish"].fn(job_id, just_ended=True)
         except Exception as exc:
             log.info("publish(%r) in the step that finished it: %s; queued instead", job_id, type(exc).__name__)
             self.publish(job_id)

@@ -209,11 +209,13 @@ def _late_cancel(job: Job) -> bool:
     return job.state == "cancelled" and job.write == "applied" and bool(job.result)
 
 
-def publish(rt: Runtime, vendors: Catalogue, job_id: str, *, patience: float) -> None:
+def publish(rt: Runtime, vendors: Catalogue, job_id: str, *, patience: float, just_ended: bool = False) -> None:
     """Put a finished job's outcome in front of the person, once; and again over a progress
     edit that landed after it (see :mod:`workers.delivery`). One still unposted ``patience``
-    seconds after the job ended is given up on, and counted."""
-    rt.store.outbox.touch(job_id, rt.clock())
+    seconds after the job ended is given up on, and counted. ``just_ended``: the caller's own
+    transition ended the job a moment ago, entering it in the outbox as tried now."""
+    if not just_ended:
+        rt.store.outbox.touch(job_id, rt.clock())
     with delivery.message_lock(rt, job_id, outcome=True):
         job = rt.store.get(job_id)
         if job is None or not job.terminal:
