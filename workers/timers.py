@@ -44,7 +44,13 @@ class Handle:
 class Timers:
     """Calls run ``delay`` seconds from when they were set, each on a pooled thread."""
 
-    def __init__(self, *, threads: int = 8, name: str = "adops-timer") -> None:
+    #: At most this many calls run at once. A worker thread has at most a task's progress edit (a
+    #: Slack call of up to ``slack.WORST_CALL_SECONDS``) and two leases timed at any moment, so
+    #: this covers every thread of a large worker with all its edits stuck and renewals still due.
+    #: The pool starts a thread only when none is idle: a quiet process has one or two.
+    THREADS = 64
+
+    def __init__(self, *, threads: int = THREADS, name: str = "adops-timer") -> None:
         self._threads = threads
         self._name = name
         self._order = itertools.count()  # ties keep the order they were set in
