@@ -34,6 +34,7 @@ bench: $(VENV)/.installed redis-server
 	$(PY) bench/everflow_memory.py
 	$(PY) bench/adspect_clicklog.py
 	$(PY) bench/digests.py
+	$(PY) bench/cron.py
 	$(PY) bench/throughput.py
 
 clean:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -277,18 +276,6 @@ def test_describe(text: str, zone: str, words: str) -> None:
 )
 def test_zone_words(zone: str, words: str) -> None:
     assert zone_words(zone) == words
-
-
-def test_next_after_is_fast() -> None:
-    crons = [parse_cron(t) for t in ("*/2 * * * * *", "* * * * * *", "0 0 29 2 *", "0 9 * * MON-FRI", "59 23 31 12 *")]
-    after, calls, slowest = at(2027, 3, 28, zone=BERLIN) - 7200, 0, 0.0
-    for cron in crons:
-        for n in range(40):
-            began = time.perf_counter()
-            cron.next_after(after + n * 997, BERLIN)
-            slowest = max(slowest, time.perf_counter() - began)
-            calls += 1
-    assert slowest < 0.02  # the contract asks < 5 ms; the margin is for a loaded CI machine
 
 
 ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Sao_Paulo"]
