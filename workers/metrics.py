@@ -29,8 +29,10 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from workers.digests.store import by_state
+
 __all__ = [
-    "CONTENT_TYPE_LATEST", "ENV", "QueueCollector", "exposition", "job_ended", "retry_counter", "use_multiprocess",
+    "CONTENT_TYPE_LATEST", "ENV", "DigestCollector", "QueueCollector", "exposition", "job_ended", "retry_counter", "use_multiprocess",
     "vendor_hooks", "worker_exited",
 ]
 
@@ -237,6 +239,24 @@ class QueueCollector:
         yield GaugeMetricFamily("adops_jobs_open", "Jobs not yet in a final state.", value=int(answers[-1]))
 
 
+class DigestCollector:
+    """Digests by state, read at scrape time with the function ``adops status`` uses."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = by_state(self.redis, self.prefix)
+        except redis.RedisError:
+            return  # as the queues: the other metrics still answer
+        family = GaugeMetricFamily("adops_digests", "Scheduled digests by state (active, paused).", labels=["state"])
+        for state, count in counts.items():
+            family.add_metric([state], count)
+        yield family
+
+
 class _Forward:
     """This process's own registry, for a scrape without multiprocess mode."""
 
@@ -244,12 +264,14 @@ class _Forward:
         return REGISTRY.collect()
 
 
-def exposition(client: redis.Redis, broker: Any, open_index: str) -> bytes:
-    """The text a scrape returns: every process's metrics (or this one's) and the queues."""
+def exposition(client: redis.Redis, broker: Any, prefix: str) -> bytes:
+    """The text a scrape returns: every process's metrics (or this one's), the queues and the
+    digests (``prefix``: the job store's, which the digests share)."""
     registry = CollectorRegistry()
     if os.environ.get(ENV):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Forward())  # type: ignore[arg-type]
-    registry.register(QueueCollector(client, broker, open_index))  # type: ignore[arg-type]
+    registry.register(QueueCollector(client, broker, prefix + "jobs:open"))  # type: ignore[arg-type]
+    registry.register(DigestCollector(client, prefix))  # type: ignore[arg-type]
     return generate_latest(registry)
