@@ -143,3 +143,11 @@ def test_digests_by_state_agree_in_status_and_metrics(stack: InProcessStack) -> 
     assert "running again" in answer(stack, f"digest resume {ids[1]}")
     assert "removed" in answer(stack, f"digest remove {ids[0]}")
     assert both() == ({"active": 3, "paused": 0},) * 2
+    # A digest paused before paused digests were counted (in the hash only): the clock's start
+    # counts it, once per deployment.
+    assert "paused" in answer(stack, f"digest pause {ids[2]}")
+    stack.redis.srem("adops:digests:paused", ids[2])
+    assert both() == ({"active": 2, "paused": 0},) * 2
+    assert stack.rt.digests.index_paused() == 1
+    assert both() == ({"active": 2, "paused": 1},) * 2
+    assert stack.rt.digests.index_paused() == 0

@@ -145,12 +145,21 @@ return {failures, paused}
 """
 
 
+# Counts a digest paused before the paused set existed, if it is still paused as this runs (an
+# admin's resume meanwhile must not be undone). KEYS[1] digest hash, KEYS[2] paused set; ARGV[1] id.
+_INDEX_PAUSED = """
+if redis.call('HGET', KEYS[1], 'paused') == '1' then return redis.call('SADD', KEYS[2], ARGV[1]) end
+return 0
+"""
+
+
 class DigestStore:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.redis = client
         self.prefix = prefix
         self._advance = client.register_script(_ADVANCE)
         self._record = client.register_script(_RECORD)
+        self._index_paused = client.register_script(_INDEX_PAUSED)
 
     @property
     def due_key(self) -> str:
@@ -194,6 +203,20 @@ class DigestStore:
         """Active digests whose next run is at or before ``now``, earliest first, with that run."""
         rows = self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit, withscores=True)
         return [(_text(member), float(score)) for member, score in rows]
+
+    def index_paused(self) -> int:
+        """Once per deployment (the clock calls it as it starts): the digests paused before the
+        paused set existed, put in it. A scan of the digests' own keys, the one there is; later
+        starts find the mark and read nothing. How many were added."""
+        mark = f"{self.prefix}digests:paused:indexed"
+        if self.redis.exists(mark):
+            return 0
+        added = 0
+        for key in self.redis.scan_iter(match=f"{self.prefix}digest:D*", count=500):
+            digest_id = _text(key).removeprefix(f"{self.prefix}digest:")
+            added += int(self._index_paused(keys=[_text(key), self.paused_key], args=[digest_id]))
+        self.redis.set(mark, "1")  # after the scan: a clock that dies midway leaves it for the next
+        return added
 
     # -- changing -----------------------------------------------------------------------------
 
