@@ -2,9 +2,10 @@
 
 :class:`VendorHTTP` hands an adapter a 2xx answer or raises one exception of
 :mod:`workers.errors`: statuses through the one status map (:mod:`workers.vendors.statuses`),
-timeouts, refused and broken connections and bodies too big or not JSON here. Every answer is
-counted with its latency (httpx event hooks, :func:`workers.metrics.vendor_hooks`). Keys travel
-in headers only.
+timeouts, refused and broken connections and bodies too big or not JSON here. Every request is
+counted once in ``adops_vendor_requests_total`` with its latency: an answer by its status (httpx
+event hooks, :func:`workers.metrics.vendor_hooks`), a request that got none as ``timeout``,
+``connect_error`` or ``broken``. Keys travel in headers only.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import httpx
 
 from workers.errors import VendorError, VendorProtocolError, VendorTransient
-from workers.metrics import vendor_hooks
+from workers.metrics import vendor_hooks, vendor_unanswered
 from workers.vendors.statuses import raise_for_status
 
 __all__ = ["MAX_RESPONSE_BYTES", "VendorHTTP"]
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 #: The most of a vendor's answer we hold in memory (decoded); more is a vendor fault or a bomb (streams: ``lines``).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 USER_AGENT = "adops/0.1"
+#: A transport error's kind (:class:`VendorTransient`'s ``kind``) as the metric's status label.
+UNANSWERED = {"timeout": "timeout", "connect": "connect_error", "broken": "broken"}
 
 
 class VendorHTTP:
@@ -100,8 +103,9 @@ class VendorHTTP:
                        else f"{self.vendor} did not answer within {self.timeout:g} s.")
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
             kind = "connect" if connect else "timeout"
+            self._unanswered(exc, kind)
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
-        except httpx.UnsupportedProtocol as exc:
+        except httpx.UnsupportedProtocol as exc:  # never sent: not a vendor request to count
             message = f"The {self.vendor} base URL is not an http(s) URL; check the configuration."
             raise VendorError(self.vendor, message) from exc
         except httpx.TransportError as exc:
@@ -109,7 +113,15 @@ class VendorHTTP:
             message = f"Could not connect to {self.vendor}." if connect else f"The connection to {self.vendor} broke off."
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
             kind = "connect" if connect else "broken"
+            self._unanswered(exc, kind)
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
+
+    def _unanswered(self, exc: httpx.RequestError, kind: str) -> None:
+        try:
+            request = exc.request
+        except RuntimeError:  # httpx sets it on every error of a request it sent: none was sent
+            return
+        vendor_unanswered(self.vendor, request, UNANSWERED[kind])
 
     def _read_capped(self, streamed: httpx.Response) -> httpx.Response:
         """The streamed answer read into memory, or VendorProtocolError past ``max_body`` bytes."""
