@@ -11,6 +11,7 @@ to take several parts. Memory is measured in a child process, by its peak RSS, n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -23,6 +24,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +52,39 @@ PART = 5 * 1024 * 1024
 PRESIGNED = re.compile(r"<(http://127\.0\.0\.1:\d+/[^|>]+X-Amz-Signature=[^|>]+)\|")
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free port, its own process; the bucket made."""
+@contextmanager
+def _moto(*, checks_keys: bool = False) -> Iterator[str]:
+    """moto's S3 server on a free port, its own process. ``checks_keys``: moto's
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0``, every request's keys checked against its IAM, as AWS does
+    (then an unsigned request, such as the probe here, gets moto's 500: the server is up)."""
+    env = {"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if checks_keys else {}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.s3server", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).parent.parent)
+                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).parent.parent,
+                            env={**os.environ, **env})
     endpoint = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         try:
-            return httpx.get(endpoint + "/", timeout=1).status_code < 500
+            answer = httpx.get(endpoint + "/", timeout=1)
         except httpx.HTTPError:
             return False
+        return checks_keys or answer.status_code < 500
 
     try:
         wait_until(up, timeout=20, what="moto's S3 server")
-        boto3.client("s3", endpoint_url=endpoint, **_creds()).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server; the bucket made."""
+    with _moto() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, **_creds()).create_bucket(Bucket=BUCKET)
+        yield endpoint
 
 
 def _creds() -> dict[str, str]:
@@ -240,3 +254,44 @@ def test_uploading_a_million_rows_takes_no_more_memory_than_a_tenth_of_them(
 def _env() -> dict[str, str]:
     # The child's environment is this process's, with the worktree on its path.
     return {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+
+
+# -- the bucket checked at start-up ---------------------------------------------------------------
+
+def _start_worker(redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``adops worker`` as a deployment starts it; boto3 finds no keys but those given here."""
+    nowhere = "/nonexistent/adops-test"
+    full = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).parent.parent),
+            "REDIS_URL": redis_url, "AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere,
+            "AWS_EC2_METADATA_DISABLED": "true", **env}
+    return subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=full, cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("case", ["no such bucket", "access denied", "no credentials", "unreachable"])
+def test_a_store_that_cannot_take_files_stops_the_start_naming_the_variable_without_the_keys(
+        case: str, s3_endpoint: str, redis_server: Any, redis_db: int) -> None:
+    env = {**AWS, **s3_env(s3_endpoint)}
+    said = {"no such bucket": "there is no bucket no-such-bucket", "access denied": "access to bucket adops-files is denied",
+            "no credentials": "no AWS credentials", "unreachable": "the store does not answer"}[case]
+    with contextlib.ExitStack() as stack:
+        if case == "no such bucket":
+            env["ADOPS_FILES_URL"] = "s3://no-such-bucket/x/"
+        elif case == "access denied":  # moto checking every request's keys: ours are unknown to it, as AWS answers
+            env["ADOPS_S3_ENDPOINT_URL"] = stack.enter_context(_moto(checks_keys=True))
+        elif case == "no credentials":
+            env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+        else:
+            env["ADOPS_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+        done = _start_worker(redis_server.url(redis_db), **env)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("adops: configuration error: ADOPS_FILES_URL: ") and said in last, done.stderr
+    if case == "unreachable":
+        assert "ADOPS_S3_ENDPOINT_URL" in last and env["ADOPS_S3_ENDPOINT_URL"] not in last
+    for secret in AWS.values():
+        assert secret not in done.stderr and secret not in done.stdout
+
+
+def test_a_bucket_that_can_take_files_passes_the_check(bucket: Any, s3_endpoint: str) -> None:
+    make_store(load_settings(s3_env(s3_endpoint))).check()  # no exception: the start goes on
