@@ -144,7 +144,9 @@ def test_a_tally_build_lands_in_the_bucket_under_the_prefix_and_the_message_link
     assert not (files_dir / job_id).exists(), "the local copy is gone once delivered"
     assert json.loads(stack.job(job_id)["result"])["delivery"]["stored"] == key.removeprefix(PREFIX)
     assert stack.rt is not None
-    assert filesweep.sweep(stack.rt, now=time.time() + 10 * 86_400) == [], "the sweep finds nothing left to do"
+    # Ten days on, its link long expired: the sweep deletes the copy in the bucket.
+    assert job_id in filesweep.sweep(stack.rt, now=time.time() + 10 * 86_400)
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}{job_id}/")
 
 
 def test_a_big_file_goes_up_in_parts_and_its_presigned_link_downloads_it_until_it_expires(
@@ -295,3 +297,61 @@ def test_a_store_that_cannot_take_files_stops_the_start_naming_the_variable_with
 
 def test_a_bucket_that_can_take_files_passes_the_check(bucket: Any, s3_endpoint: str) -> None:
     make_store(load_settings(s3_env(s3_endpoint))).check()  # no exception: the start goes on
+
+
+# -- expired files deleted from the bucket --------------------------------------------------------
+
+def _put(bucket: Any, *keys: str) -> float:
+    """The keys stored; the newest LastModified among them."""
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"n,offer\n1,2\n")
+    return max(bucket.head_object(Bucket=BUCKET, Key=key)["LastModified"].timestamp() for key in keys)
+
+
+def test_the_sweep_deletes_the_prefixs_files_a_link_no_longer_reaches_and_nothing_else(
+        make_stack: Callable[..., InProcessStack], bucket: Any, s3_endpoint: str, tmp_path: Path) -> None:
+    stack = make_stack(**s3_env(s3_endpoint, ADOPS_FILES_URL=f"s3://{BUCKET}/swept/"),
+                       ADOPS_FILES_DIR=str(tmp_path / "files"))
+    assert stack.rt is not None
+    old = ["swept/J0000000A/report.csv", "swept/J0000000A/chart.png", "swept/J0000000B/report.csv.gz"]
+    # Old too, but not the bot's files: another prefix, one that only starts like ours, and keys
+    # under ours not shaped like a file of a job.
+    others = ["elsewhere/J0000000C/report.csv", "swept-archive/J0000000D/report.csv", "swept/notes.txt",
+              "swept/J0000000E/deeper/report.csv", "swept/not-a-job/report.csv"]
+    stored = _put(bucket, *old, *others)
+    # A file stored later (S3 keeps whole seconds): its link still works when the others' have expired.
+    new = "swept/J0000000F/report.csv"
+    newest = wait_until(lambda: (at := _put(bucket, new)) > stored and at, timeout=10, what="a later LastModified")
+    ttl = stack.rt.settings.adops_link_ttl
+
+    def keys() -> set[str]:
+        pages = bucket.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    # Their links expired, but within the grace a publish may still come in: kept.
+    assert filesweep.sweep(stack.rt, now=stored + ttl + 1) == []
+    assert filesweep.sweep(stack.rt, now=stored + ttl + filesweep.PUBLISH_PATIENCE) == []
+    assert set(old) <= keys()
+    # Past the grace for the old ones only.
+    assert filesweep.sweep(stack.rt, now=newest + ttl + filesweep.PUBLISH_PATIENCE) == ["J0000000A", "J0000000B"]
+    left = keys()
+    assert not set(old) & left and {new, *others} <= left, left
+    assert filesweep.sweep(stack.rt, now=newest + ttl + filesweep.PUBLISH_PATIENCE + 1) == ["J0000000F"]
+    assert {new, *old} & keys() == set() and set(others) <= keys()
+
+
+def test_expiry_lists_a_page_and_deletes_a_batch_at_a_time(bucket: Any, s3_endpoint: str) -> None:
+    store = make_store(load_settings(s3_env(s3_endpoint, ADOPS_FILES_URL=f"s3://{BUCKET}/paged/")))
+    assert isinstance(store, S3Store)
+    files = [f"paged/J{n:07d}X/part.csv" for n in range(23)]
+    stored = _put(bucket, *files, "paged-not/J0000000X/part.csv")
+    calls: list[str] = []
+    # botocore's own event hooks on the store's client: which requests went, not a stand-in for any.
+    for operation in ("ListObjectsV2", "DeleteObjects"):
+        store.client.meta.events.register(f"before-call.s3.{operation}", lambda model, **_: calls.append(model.name))
+    gone = store.expire(stored + 1, page=5, batch=4)
+    assert sorted(gone) == sorted(f.removeprefix("paged/") for f in files)
+    assert calls.count("ListObjectsV2") == 5, calls  # 23 keys, 5 a page
+    assert calls.count("DeleteObjects") == 6, calls  # 23 keys, 4 a batch
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix="paged/")
+    assert bucket.head_object(Bucket=BUCKET, Key="paged-not/J0000000X/part.csv")

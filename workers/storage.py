@@ -15,7 +15,9 @@ into it, Slack's upload reads it). What happens next depends on one setting, rea
 The bucket is checked once as a process starts (:meth:`S3Store.check`, from ``adops web``,
 ``worker``, ``clock`` and ``socket``): a wrong bucket, refused or missing credentials or an
 endpoint that does not answer stop it with one line naming ``ADOPS_FILES_URL``, instead of
-failing the first file delivered.
+failing the first file delivered. The sweep deletes what its links no longer reach
+(:meth:`S3Store.expire`, from :mod:`workers.filesweep`): only keys under the prefix named like
+``<job id>/<name>``, listed a page at a time and deleted in batches.
 
 Credentials are boto3's usual ones (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_DEFAULT_REGION``, or an instance role); their values are registered with the log filter
@@ -44,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: S3 takes at most this many parts in one multipart upload.
 MAX_PARTS = 10_000
+#: The most keys S3 lists in one answer, and deletes in one ``DeleteObjects``.
+MAX_KEYS = 1_000
 
 
 class StoreError(AdopsError):
@@ -63,9 +67,13 @@ class Store(Protocol):
     def check(self) -> None:
         """At start-up: ConfigError naming the setting if files could not be stored."""
 
+    def expire(self, before: float) -> list[str]:
+        """Delete the files stored before ``before`` (epoch seconds); their keys. StoreError if it can't."""
+
 
 class LocalStore:
-    """The embedded default: the file already is where it is kept, and links are the web's."""
+    """The embedded default: the file already is where it is kept, and links are the web's
+    (the sweep deletes the local files itself)."""
 
     remote = False
 
@@ -77,6 +85,9 @@ class LocalStore:
 
     def check(self) -> None:
         return None
+
+    def expire(self, before: float) -> list[str]:
+        return []
 
 
 class S3Store:
@@ -171,6 +182,47 @@ class S3Store:
             where = "ADOPS_S3_ENDPOINT_URL" if self.endpoint_given else "AWS_DEFAULT_REGION"
             why = f"the store does not answer ({type(exc).__name__}): check {where} and the network"
         raise ConfigError(f"ADOPS_FILES_URL: {why}")
+
+    def expire(self, before: float, *, page: int = MAX_KEYS, batch: int = MAX_KEYS) -> list[str]:
+        """Delete the files stored before ``before`` (epoch seconds, by the store's LastModified):
+        keys under the prefix named like ``<job id>/<name>``, so that nothing else in the bucket,
+        or under an empty prefix, is touched. ``page`` keys are listed a request, ``batch`` deleted
+        a request (S3 takes at most 1 000 of each); the keys deleted, without the prefix."""
+        deleted: list[str] = []
+        doomed: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, PaginationConfig={"PageSize": page})
+            for answer in pages:
+                for found in answer.get("Contents", []):
+                    if found["LastModified"].timestamp() < before and self._is_a_file(found["Key"]):
+                        doomed.append(found["Key"])
+                    if len(doomed) >= batch:
+                        deleted += self._delete(doomed)
+                        doomed = []
+            if doomed:
+                deleted += self._delete(doomed)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(_reason(exc)) from None
+        return [key.removeprefix(self.prefix) for key in deleted]
+
+    def _is_a_file(self, key: str) -> bool:
+        if not key.startswith(self.prefix):
+            return False
+        job_id, _, name = key.removeprefix(self.prefix).partition("/")
+        return files.looks_like_job(job_id) and bool(name) and "/" not in name
+
+    def _delete(self, keys: list[str]) -> list[str]:
+        """One ``DeleteObjects``; the keys it deleted (a key S3 could not delete is logged, and
+        comes up again at the next sweep)."""
+        answer = self.client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+        errors = answer.get("Errors", [])
+        if errors:
+            log.warning("the store did not delete %d of %d expired files (%s: %s)", len(errors), len(keys),
+                        errors[0].get("Code", ""), errors[0].get("Key", ""))
+        failed = {e.get("Key") for e in errors}
+        return [key for key in keys if key not in failed]
 
 
 def make_store(settings: Settings, environ: dict[str, str] | None = None) -> Store:
