@@ -156,7 +156,6 @@ class S3Store:
             raise StoreError(_reason(exc)) from None
         return url
 
-
     def check(self) -> None:
         """The bucket is there and ours to use: one ``HeadBucket`` (the ``s3:ListBucket`` right
         the sweep needs too). ConfigError naming ``ADOPS_FILES_URL`` and what is wrong, never a key
@@ -172,8 +171,10 @@ class S3Store:
             elif code in ("403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
                 why = (f"access to bucket {self.bucket} is denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
                        "(or the role), which need s3:ListBucket, s3:PutObject, s3:GetObject and s3:DeleteObject")
-            elif code in ("301", "PermanentRedirect", "400", "AuthorizationHeaderMalformed"):
+            elif code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed"):
                 why = f"bucket {self.bucket} is in another region: set AWS_DEFAULT_REGION to its region"
+            elif code == "400":  # what AWS answers a HEAD signed for the wrong region, among other things
+                why = f"the store answered 400 Bad Request for bucket {self.bucket}: is AWS_DEFAULT_REGION its region?"
             else:
                 why = f"the store refused to show bucket {self.bucket} ({_reason(exc)})"
         except NoCredentialsError:
