@@ -1,6 +1,7 @@
 """Files on shared storage: with ``ADOPS_FILES_URL=s3://bucket/prefix`` a finished file goes to
 the bucket (multipart, streamed), the posted link is the store's presigned URL, and the local
-copy goes once delivered.
+copy goes once delivered; a bucket the processes cannot use stops their start (one line naming
+``ADOPS_FILES_URL``); the sweep deletes the prefix's files whose links expired, and nothing else.
 
 The store is moto's S3 server in a process of its own (``tests/s3server.py``, which adds S3's
 refusal of an expired presigned URL), started once for the module like the private Redis. The
