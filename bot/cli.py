@@ -26,6 +26,7 @@ from workers.logs import setup as setup_logging
 from workers.metrics import use_multiprocess
 from workers.runtime import check_redis, make_redis
 from workers.settings import Settings
+from workers.storage import make_store
 from workers.vendors.registry import CATALOGUE
 
 
@@ -92,6 +93,10 @@ def run(args: argparse.Namespace) -> None:
         logging.getLogger("adops").warning("could not check Redis's settings: %s", type(exc).__name__)
     finally:
         client.close()
+    # Once per start, before any fork or exec: a bucket that cannot take files (ADOPS_FILES_URL) is
+    # one line and exit 2 now, not a failed delivery later. The store checked is thrown away: each
+    # process builds its own at boot (boto3 clients are not to be shared across a fork).
+    make_store(settings).check()
     # Before any fork or exec: every process of this start writes its metrics where /metrics adds them up.
     use_multiprocess()
     if args.process == "worker":

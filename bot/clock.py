@@ -128,6 +128,8 @@ def run(rt: Runtime) -> None:
     if settings.adops_clock_lease < 2 * settings.adops_clock_tick:
         raise ConfigError("ADOPS_CLOCK_LEASE must be at least twice ADOPS_CLOCK_TICK, or the leader's lock would "
                           "lapse between two of its own renewals")
+    if added := rt.digests.index_paused():
+        log.info("counted %d digest(s) paused before paused digests were counted", added)
     clock = Clock(rt)
     scheduler = BlockingScheduler(timezone="UTC")
     now = datetime.now(UTC)

@@ -90,7 +90,7 @@ class WebApp(SlackRequestHandler):
             if not hmac.compare_digest(given, b"Bearer " + token.get_secret_value().encode()):
                 return WsgiHttpResponse(status=401, body=json.dumps({"error": "a bearer token is required"}),
                                         headers={"content-type": ["application/json"], "www-authenticate": ["Bearer"]})
-        body = metrics.exposition(self.rt.redis, self.rt.broker, self.rt.store.prefix + "jobs:open")
+        body = metrics.exposition(self.rt.redis, self.rt.broker, self.rt.store.prefix)
         return WsgiHttpResponse(status=200, headers={"content-type": [metrics.CONTENT_TYPE_LATEST]}, body=body.decode())
 
 

@@ -1,6 +1,7 @@
 """Files on shared storage: with ``ADOPS_FILES_URL=s3://bucket/prefix`` a finished file goes to
 the bucket (multipart, streamed), the posted link is the store's presigned URL, and the local
-copy goes once delivered.
+copy goes once delivered; a bucket the processes cannot use stops their start (one line naming
+``ADOPS_FILES_URL``); the sweep deletes the prefix's files whose links expired, and nothing else.
 
 The store is moto's S3 server in a process of its own (``tests/s3server.py``, which adds S3's
 refusal of an expired presigned URL), started once for the module like the private Redis. The
@@ -11,6 +12,7 @@ to take several parts. Memory is measured in a child process, by its peak RSS, n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -23,6 +25,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +53,39 @@ PART = 5 * 1024 * 1024
 PRESIGNED = re.compile(r"<(http://127\.0\.0\.1:\d+/[^|>]+X-Amz-Signature=[^|>]+)\|")
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """moto's S3 server on a free port, its own process; the bucket made."""
+@contextmanager
+def _moto(*, checks_keys: bool = False) -> Iterator[str]:
+    """moto's S3 server on a free port, its own process. ``checks_keys``: moto's
+    ``INITIAL_NO_AUTH_ACTION_COUNT=0``, every request's keys checked against its IAM, as AWS does
+    (then an unsigned request, such as the probe here, gets moto's 500: the server is up)."""
+    env = {"INITIAL_NO_AUTH_ACTION_COUNT": "0"} if checks_keys else {}
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "tests.s3server", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).parent.parent)
+                            stderr=subprocess.DEVNULL, start_new_session=True, cwd=Path(__file__).parent.parent,
+                            env={**os.environ, **env})
     endpoint = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
         try:
-            return httpx.get(endpoint + "/", timeout=1).status_code < 500
+            answer = httpx.get(endpoint + "/", timeout=1)
         except httpx.HTTPError:
             return False
+        return checks_keys or answer.status_code < 500
 
     try:
         wait_until(up, timeout=20, what="moto's S3 server")
-        boto3.client("s3", endpoint_url=endpoint, **_creds()).create_bucket(Bucket=BUCKET)
         yield endpoint
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """moto's S3 server; the bucket made."""
+    with _moto() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, **_creds()).create_bucket(Bucket=BUCKET)
+        yield endpoint
 
 
 def _creds() -> dict[str, str]:
@@ -130,7 +145,9 @@ def test_a_tally_build_lands_in_the_bucket_under_the_prefix_and_the_message_link
     assert not (files_dir / job_id).exists(), "the local copy is gone once delivered"
     assert json.loads(stack.job(job_id)["result"])["delivery"]["stored"] == key.removeprefix(PREFIX)
     assert stack.rt is not None
-    assert filesweep.sweep(stack.rt, now=time.time() + 10 * 86_400) == [], "the sweep finds nothing left to do"
+    # Ten days on, its link long expired: the sweep deletes the copy in the bucket.
+    assert job_id in filesweep.sweep(stack.rt, now=time.time() + 10 * 86_400)
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}{job_id}/")
 
 
 def test_a_big_file_goes_up_in_parts_and_its_presigned_link_downloads_it_until_it_expires(
@@ -240,3 +257,102 @@ def test_uploading_a_million_rows_takes_no_more_memory_than_a_tenth_of_them(
 def _env() -> dict[str, str]:
     # The child's environment is this process's, with the worktree on its path.
     return {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+
+
+# -- the bucket checked at start-up ---------------------------------------------------------------
+
+def _start_worker(redis_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``adops worker`` as a deployment starts it; boto3 finds no keys but those given here."""
+    nowhere = "/nonexistent/adops-test"
+    full = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).parent.parent),
+            "REDIS_URL": redis_url, "AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere,
+            "AWS_EC2_METADATA_DISABLED": "true", **env}
+    return subprocess.run([sys.executable, "-m", "bot.cli", "worker"], env=full, cwd=Path(__file__).parent.parent,
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("case", ["no such bucket", "access denied", "no credentials", "unreachable"])
+def test_a_store_that_cannot_take_files_stops_the_start_naming_the_variable_without_the_keys(
+        case: str, s3_endpoint: str, redis_server: Any, redis_db: int) -> None:
+    env = {**AWS, **s3_env(s3_endpoint)}
+    said = {"no such bucket": "there is no bucket no-such-bucket", "access denied": "access to bucket adops-files is denied",
+            "no credentials": "no AWS credentials", "unreachable": "the store does not answer"}[case]
+    with contextlib.ExitStack() as stack:
+        if case == "no such bucket":
+            env["ADOPS_FILES_URL"] = "s3://no-such-bucket/x/"
+        elif case == "access denied":  # moto checking every request's keys: ours are unknown to it, as AWS answers
+            env["ADOPS_S3_ENDPOINT_URL"] = stack.enter_context(_moto(checks_keys=True))
+        elif case == "no credentials":
+            env = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+        else:
+            env["ADOPS_S3_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
+        done = _start_worker(redis_server.url(redis_db), **env)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("adops: configuration error: ADOPS_FILES_URL: ") and said in last, done.stderr
+    if case == "unreachable":
+        assert "ADOPS_S3_ENDPOINT_URL" in last and env["ADOPS_S3_ENDPOINT_URL"] not in last
+    for secret in AWS.values():
+        assert secret not in done.stderr and secret not in done.stdout
+
+
+def test_a_bucket_that_can_take_files_passes_the_check(bucket: Any, s3_endpoint: str) -> None:
+    make_store(load_settings(s3_env(s3_endpoint))).check()  # no exception: the start goes on
+
+
+# -- expired files deleted from the bucket --------------------------------------------------------
+
+def _put(bucket: Any, *keys: str) -> float:
+    """The keys stored; the newest LastModified among them."""
+    for key in keys:
+        bucket.put_object(Bucket=BUCKET, Key=key, Body=b"n,offer\n1,2\n")
+    return max(bucket.head_object(Bucket=BUCKET, Key=key)["LastModified"].timestamp() for key in keys)
+
+
+def test_the_sweep_deletes_the_prefixs_files_a_link_no_longer_reaches_and_nothing_else(
+        make_stack: Callable[..., InProcessStack], bucket: Any, s3_endpoint: str, tmp_path: Path) -> None:
+    stack = make_stack(**s3_env(s3_endpoint, ADOPS_FILES_URL=f"s3://{BUCKET}/swept/"),
+                       ADOPS_FILES_DIR=str(tmp_path / "files"))
+    assert stack.rt is not None
+    old = ["swept/J0000000A/report.csv", "swept/J0000000A/chart.png", "swept/J0000000B/report.csv.gz"]
+    # Old too, but not the bot's files: another prefix, one that only starts like ours, and keys
+    # under ours not shaped like a file of a job.
+    others = ["elsewhere/J0000000C/report.csv", "swept-archive/J0000000D/report.csv", "swept/notes.txt",
+              "swept/J0000000E/deeper/report.csv", "swept/not-a-job/report.csv"]
+    stored = _put(bucket, *old, *others)
+    # A file stored later (S3 keeps whole seconds): its link still works when the others' have expired.
+    new = "swept/J0000000F/report.csv"
+    newest = wait_until(lambda: (at := _put(bucket, new)) > stored and at, timeout=10, what="a later LastModified")
+    ttl = stack.rt.settings.adops_link_ttl
+
+    def keys() -> set[str]:
+        pages = bucket.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        return {o["Key"] for page in pages for o in page.get("Contents", [])}
+
+    # Their links expired, but within the grace a publish may still come in: kept.
+    assert filesweep.sweep(stack.rt, now=stored + ttl + 1) == []
+    assert filesweep.sweep(stack.rt, now=stored + ttl + filesweep.PUBLISH_PATIENCE) == []
+    assert set(old) <= keys()
+    # Past the grace for the old ones only.
+    assert filesweep.sweep(stack.rt, now=newest + ttl + filesweep.PUBLISH_PATIENCE) == ["J0000000A", "J0000000B"]
+    left = keys()
+    assert not set(old) & left and {new, *others} <= left, left
+    assert filesweep.sweep(stack.rt, now=newest + ttl + filesweep.PUBLISH_PATIENCE + 1) == ["J0000000F"]
+    assert {new, *old} & keys() == set() and set(others) <= keys()
+
+
+def test_expiry_lists_a_page_and_deletes_a_batch_at_a_time(bucket: Any, s3_endpoint: str) -> None:
+    store = make_store(load_settings(s3_env(s3_endpoint, ADOPS_FILES_URL=f"s3://{BUCKET}/paged/")))
+    assert isinstance(store, S3Store)
+    files = [f"paged/J{n:07d}X/part.csv" for n in range(23)]
+    stored = _put(bucket, *files, "paged-not/J0000000X/part.csv")
+    calls: list[str] = []
+    # botocore's own event hooks on the store's client: which requests went, not a stand-in for any.
+    for operation in ("ListObjectsV2", "DeleteObjects"):
+        store.client.meta.events.register(f"before-call.s3.{operation}", lambda model, **_: calls.append(model.name))
+    gone = store.expire(stored + 1, page=5, batch=4)
+    assert sorted(gone) == sorted(f.removeprefix("paged/") for f in files)
+    assert calls.count("ListObjectsV2") == 5, calls  # 23 keys, 5 a page
+    assert calls.count("DeleteObjects") == 6, calls  # 23 keys, 4 a batch
+    assert "Contents" not in bucket.list_objects_v2(Bucket=BUCKET, Prefix="paged/")
+    assert bucket.head_object(Bucket=BUCKET, Key="paged-not/J0000000X/part.csv")

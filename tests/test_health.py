@@ -19,7 +19,10 @@ from devkit.sandbox import Sandbox
 from devkit.slack import LocalSlack
 from tests.harness import REPO, deployment_env, free_port
 from tests.inprocess import InProcessStack
+from tests.test_digests_flow import add, answer
 from tests.test_flow import queued_job
+from tests.test_metrics import scrape
+from workers import status
 from workers.boot import boot, load_settings
 from workers.heartbeat import WorkerHeartbeat, beat_clock, worker_prefix
 from workers.vendors.registry import CATALOGUE
@@ -113,3 +116,38 @@ def test_adops_status_prints_the_figures(queued: InProcessStack) -> None:
 def test_adops_status_exits_1_naming_redis_url_when_redis_does_not_answer() -> None:
     done = adops_status({"REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"})
     assert done.returncode == 1 and "REDIS_URL" in done.stderr and done.stdout == "", (done.stdout, done.stderr)
+
+
+def test_digests_by_state_agree_in_status_and_metrics(stack: InProcessStack) -> None:
+    """Paused digests counted beside the active ones, by ``adops status`` and ``/metrics`` alike,
+    through every way a digest changes state: added, paused by an admin, paused by its own
+    failures (the store's Lua), resumed, removed while paused."""
+    assert stack.rt is not None
+    ids = [add(stack, f'"0 {hour} * * *" account').id for hour in (7, 8, 9, 10)]
+
+    def both() -> tuple[dict[str, int], dict[str, int]]:
+        snap = status.snapshot(stack.redis, "adops:", ("adops",), stale_after=30)
+        _, samples = scrape(stack.http)
+        gauge = {dict(labels)["state"]: int(v) for (name, labels), v in samples.items() if name == "adops_digests"}
+        said = {k: snap["digests"][k] for k in ("active", "paused")}
+        assert f"{said['active']} active, {said['paused']} paused" in status.render(snap)
+        return said, gauge
+
+    assert both() == ({"active": 4, "paused": 0},) * 2
+    assert "paused" in answer(stack, f"digest pause {ids[0]}")
+    # A third failure in a row pauses a digest by itself (the limit is 3 by default).
+    for n in range(3):
+        stack.rt.digests.record(ids[1], f"JFAILED0{n}", "failed", now=time.time(), pause_after=3, scheduled=True)
+    assert stack.rt.digests.get(ids[1]).paused  # type: ignore[union-attr]
+    assert both() == ({"active": 2, "paused": 2},) * 2
+    assert "running again" in answer(stack, f"digest resume {ids[1]}")
+    assert "removed" in answer(stack, f"digest remove {ids[0]}")
+    assert both() == ({"active": 3, "paused": 0},) * 2
+    # A digest paused before paused digests were counted (in the hash only): the clock's start
+    # counts it, once per deployment.
+    assert "paused" in answer(stack, f"digest pause {ids[2]}")
+    stack.redis.srem("adops:digests:paused", ids[2])
+    assert both() == ({"active": 2, "paused": 0},) * 2
+    assert stack.rt.digests.index_paused() == 1
+    assert both() == ({"active": 2, "paused": 1},) * 2
+    assert stack.rt.digests.index_paused() == 0

@@ -43,7 +43,7 @@ LISTED = (
     "adops_jobs", "adops_job_duration_seconds", "adops_vendor_requests", "adops_vendor_request_duration_seconds",
     "adops_step_retries", "adops_slack_calls", "adops_slack_ratelimited", "adops_queue_depth", "adops_queue_in_flight",
     "adops_queue_delayed", "adops_queue_dead", "adops_jobs_open", "adops_digest_ticks", "adops_digest_runs",
-    "adops_files_built", "adops_file_bytes", "adops_web_requests",
+    "adops_files_built", "adops_file_bytes", "adops_web_requests", "adops_digests",
 )
 
 

@@ -29,15 +29,11 @@ from workers.errors import (
     VendorRejected,
     VendorTransient,
 )
-from workers.vendors.http import (
-    MAX_RESPONSE_BYTES,
-    VendorHTTP,
-    error_reason,
-    parse_retry_after,
-    raise_for_status,
-)
+from workers.vendors.http import MAX_RESPONSE_BYTES, VendorHTTP
 from workers.vendors.instal.client import EXPORTS_PATH
+from workers.vendors.reasons import error_reason
 from workers.vendors.registry import CATALOGUE
+from workers.vendors.statuses import parse_retry_after, raise_for_status
 
 BODY = {"start_date": "2024-03-01", "stop_date": "2024-03-02"}
 

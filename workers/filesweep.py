@@ -10,6 +10,11 @@ may still come, for as long as a publish is tried) keeps its files whatever thei
 directories named like a job id are touched, so a misconfigured ``ADOPS_FILES_DIR`` (``/tmp``)
 loses nothing of anyone else's.
 
+With files on S3 (``ADOPS_FILES_URL``) the local copy goes once delivered, and the copy in the
+bucket is deleted here once its link has expired: stored more than ``ADOPS_LINK_TTL`` plus
+:data:`PUBLISH_PATIENCE` ago (the grace the local files get while their publish may still come),
+by :meth:`workers.storage.S3Store.expire`, which touches only the prefix's ``<job id>/<name>`` keys.
+
 The build engine's part files (``<ADOPS_FILES_DIR>/parts/<job id>/``, ``workers.buildsteps``)
 are its own to delete once a build is assembled or cancelled; a build that ended any other way
 (failed by its deadline, its messages lost) leaves them behind, so the sweep deletes the parts
@@ -26,6 +31,7 @@ from pathlib import Path
 
 from workers import files
 from workers.runtime import Runtime
+from workers.storage import StoreError
 from workers.sweeper import PUBLISH_PATIENCE
 
 __all__ = ["sweep"]
@@ -34,8 +40,13 @@ log = logging.getLogger(__name__)
 
 
 def sweep(rt: Runtime, now: float | None = None) -> list[str]:
-    """Delete the file directories whose link expired; the job ids whose files went."""
+    """Delete the file directories (and stored copies) whose link expired; the job ids whose files went."""
     now = rt.clock() if now is None else now
+    return _sweep_local(rt, now) + _sweep_parts(rt, files.parts_root(rt.settings)) + _sweep_store(rt, now)
+
+
+def _sweep_local(rt: Runtime, now: float) -> list[str]:
+    """Delete the job directories whose link expired; the job ids whose files went."""
     root = rt.settings.adops_files_dir
     try:
         entries = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False) and files.looks_like_job(e.name)]
@@ -50,7 +61,21 @@ def sweep(rt: Runtime, now: float | None = None) -> list[str]:
         removed.append(entry.name)
     if removed:
         log.info("deleted the files of %d job(s) whose links expired: %s", len(removed), ", ".join(removed[:20]))
-    return removed + _sweep_parts(rt, files.parts_root(rt.settings))
+    return removed
+
+
+def _sweep_store(rt: Runtime, now: float) -> list[str]:
+    """Delete the stored copies whose link expired; the job ids whose copies went."""
+    try:
+        keys = rt.storage.expire(now - rt.settings.adops_link_ttl - PUBLISH_PATIENCE)
+    except StoreError as exc:  # the store's blip: the next sweep tries again; the job sweep is done
+        log.warning("could not delete the expired files in the store: %s", exc)
+        return []
+    jobs = sorted({key.partition("/")[0] for key in keys})
+    if keys:
+        log.info("deleted %d stored file(s) of %d job(s) whose links expired: %s", len(keys), len(jobs),
+                 ", ".join(jobs[:20]))
+    return jobs
 
 
 def _sweep_parts(rt: Runtime, root: Path) -> list[str]:

@@ -29,9 +29,11 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from workers.digests.store import by_state
+
 __all__ = [
-    "CONTENT_TYPE_LATEST", "ENV", "QueueCollector", "exposition", "job_ended", "retry_counter", "use_multiprocess",
-    "vendor_hooks", "worker_exited",
+    "CONTENT_TYPE_LATEST", "ENV", "DigestCollector", "QueueCollector", "exposition", "job_ended", "retry_counter", "use_multiprocess",
+    "vendor_hooks", "vendor_unanswered", "worker_exited",
 ]
 
 #: prometheus_client's own variable: its value class reads it.
@@ -45,10 +47,12 @@ JOBS = Counter("adops_jobs", "Jobs that ended, by kind, vendor and final state (
                ["kind", "vendor", "state"])
 JOB_SECONDS = Histogram("adops_job_duration_seconds", "Seconds from a job's creation to its final state.",
                         ["kind", "vendor"], buckets=(1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200))
-VENDOR_REQUESTS = Counter("adops_vendor_requests", "Vendor HTTP requests answered, by vendor, operation and status.",
+VENDOR_REQUESTS = Counter("adops_vendor_requests", "Vendor HTTP requests by vendor, operation and status (the "
+                          "answer's, or timeout, connect_error, broken for none).",
                           ["vendor", "operation", "status"])
 VENDOR_SECONDS = Histogram("adops_vendor_request_duration_seconds",
-                           "Seconds until a vendor's answer's headers arrived.", ["vendor", "operation"],
+                           "Seconds until a vendor's answer's headers arrived, or the request failed.",
+                           ["vendor", "operation"],
                            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 60))
 RETRIES = Counter("adops_step_retries", "Steps run again later: Dramatiq's retries and Slack's come-back-later.",
                   ["actor", "reason"])
@@ -89,20 +93,31 @@ def vendor_hooks(vendor: str) -> dict[str, list[Callable[..., Any]]]:
     """httpx event hooks counting every answer of ``vendor`` with its latency (to the headers:
     a streamed body is read by the step at its own pace). ``vendor`` is the display name the
     client says in messages; the label is the registry name, as on ``adops_jobs_total``."""
-    vendor = vendor.lower()
 
     def started(request: httpx.Request) -> None:
         request.extensions["adops_started"] = time.monotonic()
 
     def answered(response: httpx.Response) -> None:
-        request = response.request
-        op = operation(request.method, request.url.path)
-        VENDOR_REQUESTS.labels(vendor, op, str(response.status_code)).inc()
-        began = request.extensions.get("adops_started")
-        if isinstance(began, float):
-            VENDOR_SECONDS.labels(vendor, op).observe(time.monotonic() - began)
+        _vendor_request(vendor, response.request, str(response.status_code))
 
     return {"request": [started], "response": [answered]}
+
+
+def vendor_unanswered(vendor: str, request: httpx.Request, outcome: str) -> None:
+    """A request of ``vendor`` that got no answer (``timeout``, ``connect_error``, ``broken``),
+    counted with the time it took to fail; one whose answer was counted already (a body that
+    broke off after its headers) is not counted twice."""
+    if not request.extensions.get("adops_counted"):
+        _vendor_request(vendor, request, outcome)
+
+
+def _vendor_request(vendor: str, request: httpx.Request, status: str) -> None:
+    request.extensions["adops_counted"] = True
+    vendor, op = vendor.lower(), operation(request.method, request.url.path)
+    VENDOR_REQUESTS.labels(vendor, op, status).inc()
+    began = request.extensions.get("adops_started")
+    if isinstance(began, float):
+        VENDOR_SECONDS.labels(vendor, op).observe(time.monotonic() - began)
 
 
 def retry_counter(actor: str, decide: Callable[[int, BaseException], bool]) -> Callable[[int, BaseException], bool]:
@@ -237,6 +252,24 @@ class QueueCollector:
         yield GaugeMetricFamily("adops_jobs_open", "Jobs not yet in a final state.", value=int(answers[-1]))
 
 
+class DigestCollector:
+    """Digests by state, read at scrape time with the function ``adops status`` uses."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.redis = client
+        self.prefix = prefix
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            counts = by_state(self.redis, self.prefix)
+        except redis.RedisError:
+            return  # as the queues: the other metrics still answer
+        family = GaugeMetricFamily("adops_digests", "Scheduled digests by state (active, paused).", labels=["state"])
+        for state, count in counts.items():
+            family.add_metric([state], count)
+        yield family
+
+
 class _Forward:
     """This process's own registry, for a scrape without multiprocess mode."""
 
@@ -244,12 +277,14 @@ class _Forward:
         return REGISTRY.collect()
 
 
-def exposition(client: redis.Redis, broker: Any, open_index: str) -> bytes:
-    """The text a scrape returns: every process's metrics (or this one's) and the queues."""
+def exposition(client: redis.Redis, broker: Any, prefix: str) -> bytes:
+    """The text a scrape returns: every process's metrics (or this one's), the queues and the
+    digests (``prefix``: the job store's, which the digests share)."""
     registry = CollectorRegistry()
     if os.environ.get(ENV):
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(_Forward())  # type: ignore[arg-type]
-    registry.register(QueueCollector(client, broker, open_index))  # type: ignore[arg-type]
+    registry.register(QueueCollector(client, broker, prefix + "jobs:open"))  # type: ignore[arg-type]
+    registry.register(DigestCollector(client, prefix))  # type: ignore[arg-type]
     return generate_latest(registry)

@@ -20,6 +20,7 @@ from typing import Any
 
 import redis
 
+from workers.digests.store import by_state, due_key
 from workers.heartbeat import clock_key, worker_index, worker_prefix
 
 __all__ = ["NAMESPACE", "health", "render", "snapshot"]
@@ -97,14 +98,12 @@ def jobs(client: redis.Redis, prefix: str) -> dict[str, Any]:
 
 
 def digests(client: redis.Redis, prefix: str, now: float) -> dict[str, Any]:
-    """Active digests (the due set holds each once, scored by its next run) and the next one due.
-    A paused digest leaves the due set, so the paused are not counted here."""
-    pipe = client.pipeline(transaction=False)
-    pipe.zcard(f"{prefix}digests:due")
-    pipe.zrange(f"{prefix}digests:due", 0, 0, withscores=True)
-    active, first = pipe.execute()
+    """Digests by state (the figures ``/metrics`` exports, read by the same function) and the
+    next one due (the due set holds each active digest once, scored by its next run)."""
+    counts = by_state(client, prefix)
+    first = client.zrange(due_key(prefix), 0, 0, withscores=True)
     next_in = round(float(first[0][1]) - now, 1) if first else None
-    return {"active": int(active), "next_due_in_s": next_in, "next_id": _text(first[0][0]) if first else None}
+    return {**counts, "next_due_in_s": next_in, "next_id": _text(first[0][0]) if first else None}
 
 
 def snapshot(client: redis.Redis, prefix: str, queues: tuple[str, ...], *, stale_after: float,
@@ -152,7 +151,7 @@ def render(snap: dict[str, Any]) -> str:
     lines.append("Jobs recent " + (_counts(jobs_["recent"]) or "none"))
     d = snap["digests"]
     due = "-" if d["next_due_in_s"] is None else f"{d['next_id']} in {d['next_due_in_s']} s"
-    lines.append(f"Digests    {d['active']} active, next due: {due}")
+    lines.append(f"Digests    {d['active']} active, {d['paused']} paused, next due: {due}")
     c = snap["clock"]
     beat = "no heartbeat" if c["age_s"] is None else f"heartbeat {c['age_s']} s ago from {c['who']}"
     lines.append(f"Clock      leader {c['leader'] or '(none)'}, {beat}{'' if c['ok'] else ' (STALE)'}")

@@ -12,6 +12,13 @@ into it, Slack's upload reads it). What happens next depends on one setting, rea
   URL, valid ``ADOPS_LINK_TTL`` seconds. Any machine can then hand it over, no web process
   serves it, and the local copy is removed once delivered (:mod:`workers.filedelivery`).
 
+The bucket is checked once as a process starts (:meth:`S3Store.check`, from ``adops web``,
+``worker``, ``clock`` and ``socket``): a wrong bucket, refused or missing credentials or an
+endpoint that does not answer stop it with one line naming ``ADOPS_FILES_URL``, instead of
+failing the first file delivered. The sweep deletes what its links no longer reach
+(:meth:`S3Store.expire`, from :mod:`workers.filesweep`): only keys under the prefix named like
+``<job id>/<name>``, listed a page at a time and deleted in batches.
+
 Credentials are boto3's usual ones (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 ``AWS_DEFAULT_REGION``, or an instance role); their values are registered with the log filter
 and a failure is told as the store's error code and message, which never carry them.
@@ -29,7 +36,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from workers import files
-from workers.errors import AdopsError
+from workers.errors import AdopsError, ConfigError
 from workers.logs import register_secrets
 from workers.settings import Settings, files_location
 
@@ -39,6 +46,8 @@ log = logging.getLogger(__name__)
 
 #: S3 takes at most this many parts in one multipart upload.
 MAX_PARTS = 10_000
+#: The most keys S3 lists in one answer, and deletes in one ``DeleteObjects``.
+MAX_KEYS = 1_000
 
 
 class StoreError(AdopsError):
@@ -55,9 +64,16 @@ class Store(Protocol):
     def link(self, key: str, ttl: int) -> str | None:
         """A URL that downloads ``key`` for ``ttl`` seconds, or None when links are not the store's."""
 
+    def check(self) -> None:
+        """At start-up: ConfigError naming the setting if files could not be stored."""
+
+    def expire(self, before: float) -> list[str]:
+        """Delete the files stored before ``before`` (epoch seconds); their keys. StoreError if it can't."""
+
 
 class LocalStore:
-    """The embedded default: the file already is where it is kept, and links are the web's."""
+    """The embedded default: the file already is where it is kept, and links are the web's
+    (the sweep deletes the local files itself)."""
 
     remote = False
 
@@ -67,17 +83,24 @@ class LocalStore:
     def link(self, key: str, ttl: int) -> str | None:
         return None
 
+    def check(self) -> None:
+        return None
+
+    def expire(self, before: float) -> list[str]:
+        return []
+
 
 class S3Store:
     """Files in ``bucket`` under ``prefix``, uploaded in ``part_size`` parts, linked by presigned URL."""
 
     remote = True
 
-    def __init__(self, client: Any, bucket: str, prefix: str, part_size: int) -> None:
+    def __init__(self, client: Any, bucket: str, prefix: str, part_size: int, *, endpoint_given: bool = False) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
         self.part_size = part_size
+        self.endpoint_given = endpoint_given  # ADOPS_S3_ENDPOINT_URL set: the address to check is ours
 
     def key(self, key: str) -> str:
         return self.prefix + key
@@ -133,6 +156,75 @@ class S3Store:
             raise StoreError(_reason(exc)) from None
         return url
 
+    def check(self) -> None:
+        """The bucket is there and ours to use: one ``HeadBucket`` (the ``s3:ListBucket`` right
+        the sweep needs too). ConfigError naming ``ADOPS_FILES_URL`` and what is wrong, never a key
+        nor the endpoint's address (it may carry credentials)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except ClientError as exc:
+            # HEAD answers have no body: the code is the status (moto and MinIO also say the name).
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                why = f"there is no bucket {self.bucket} at this store"
+            elif code in ("403", "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+                why = (f"access to bucket {self.bucket} is denied: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                       "(or the role), which need s3:ListBucket, s3:PutObject, s3:GetObject and s3:DeleteObject")
+            elif code in ("301", "PermanentRedirect", "AuthorizationHeaderMalformed"):
+                why = f"bucket {self.bucket} is in another region: set AWS_DEFAULT_REGION to its region"
+            elif code == "400":  # what AWS answers a HEAD signed for the wrong region, among other things
+                why = f"the store answered 400 Bad Request for bucket {self.bucket}: is AWS_DEFAULT_REGION its region?"
+            else:
+                why = f"the store refused to show bucket {self.bucket} ({_reason(exc)})"
+        except NoCredentialsError:
+            why = "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the machine a role"
+        except BotoCoreError as exc:
+            where = "ADOPS_S3_ENDPOINT_URL" if self.endpoint_given else "AWS_DEFAULT_REGION"
+            why = f"the store does not answer ({type(exc).__name__}): check {where} and the network"
+        raise ConfigError(f"ADOPS_FILES_URL: {why}")
+
+    def expire(self, before: float, *, page: int = MAX_KEYS, batch: int = MAX_KEYS) -> list[str]:
+        """Delete the files stored before ``before`` (epoch seconds, by the store's LastModified):
+        keys under the prefix named like ``<job id>/<name>``, so that nothing else in the bucket,
+        or under an empty prefix, is touched. ``page`` keys are listed a request, ``batch`` deleted
+        a request (S3 takes at most 1 000 of each); the keys deleted, without the prefix."""
+        deleted: list[str] = []
+        doomed: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self.prefix, PaginationConfig={"PageSize": page})
+            for answer in pages:
+                for found in answer.get("Contents", []):
+                    if found["LastModified"].timestamp() < before and self._is_a_file(found["Key"]):
+                        doomed.append(found["Key"])
+                    if len(doomed) >= batch:
+                        deleted += self._delete(doomed)
+                        doomed = []
+            if doomed:
+                deleted += self._delete(doomed)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(_reason(exc)) from None
+        return [key.removeprefix(self.prefix) for key in deleted]
+
+    def _is_a_file(self, key: str) -> bool:
+        if not key.startswith(self.prefix):
+            return False
+        job_id, _, name = key.removeprefix(self.prefix).partition("/")
+        return files.looks_like_job(job_id) and bool(name) and "/" not in name
+
+    def _delete(self, keys: list[str]) -> list[str]:
+        """One ``DeleteObjects``; the keys it deleted (a key S3 could not delete is logged, and
+        comes up again at the next sweep)."""
+        answer = self.client.delete_objects(
+            Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True})
+        errors = answer.get("Errors", [])
+        if errors:
+            log.warning("the store did not delete %d of %d expired files (%s: %s)", len(errors), len(keys),
+                        errors[0].get("Code", ""), errors[0].get("Key", ""))
+        failed = {e.get("Key") for e in errors}
+        return [key for key in keys if key not in failed]
+
 
 def make_store(settings: Settings, environ: dict[str, str] | None = None) -> Store:
     """This process's store, from ``ADOPS_FILES_URL`` (validated when the settings were read)."""
@@ -150,7 +242,7 @@ def make_store(settings: Settings, environ: dict[str, str] | None = None) -> Sto
         config=Config(signature_version="s3v4", s3={"addressing_style": "path" if endpoint else "auto"},
                       retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60),
     )
-    return S3Store(client, bucket, prefix, settings.adops_s3_part_size)
+    return S3Store(client, bucket, prefix, settings.adops_s3_part_size, endpoint_given=endpoint is not None)
 
 
 def _reason(exc: BaseException) -> str:

@@ -4,7 +4,10 @@ The due set (``{prefix}digests:due``) scores each active digest by its next sche
 clock moves a digest on only with a compare-and-set of that score (:meth:`DigestStore.advance`),
 so two clocks that both believe they lead cannot both move the same tick; the run itself is
 refused a second time by its job's once-only key (``workers.digests.fire``). Pausing takes a
-digest out of the due set and resuming puts it back, so a paused digest costs the clock nothing.
+digest out of the due set and resuming puts it back, so a paused digest costs the clock nothing;
+the paused ones are kept in a set of their own (``{prefix}digests:paused``), changed in the same
+transaction, so that both states are counted with two bounded reads (:func:`by_state`: ``adops
+status`` and ``/metrics`` alike) and never a scan.
 
 How a run ended is recorded once per job (:meth:`DigestStore.record`), in one script that also
 counts failures in a row and pauses the digest when they reach the limit: a publish that runs
@@ -19,12 +22,30 @@ from typing import Any
 import redis
 from pydantic import BaseModel
 
-__all__ = ["Digest", "DigestStore", "new_digest_id"]
+__all__ = ["Digest", "DigestStore", "by_state", "new_digest_id"]
 
 #: Crockford's base32, as job ids: digest ids are typed back from phones.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 #: How long the record of a run's outcome is kept (a publish retried after this is long gone).
 RECORD_TTL = 7 * 86_400
+
+
+def due_key(prefix: str) -> str:
+    return f"{prefix}digests:due"
+
+
+def paused_key(prefix: str) -> str:
+    return f"{prefix}digests:paused"
+
+
+def by_state(client: redis.Redis, prefix: str) -> dict[str, int]:
+    """Digests by state, ``{"active": n, "paused": m}``: the one reading ``adops status`` and
+    ``/metrics`` share, so the two never disagree."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zcard(due_key(prefix))
+    pipe.scard(paused_key(prefix))
+    active, paused = pipe.execute()
+    return {"active": int(active), "paused": int(paused)}
 
 
 def new_digest_id() -> str:
@@ -92,7 +113,7 @@ return 1
 """
 
 # Records how run ``job`` ended, once. KEYS[1] digest hash, KEYS[2] due set, KEYS[3] this job's
-# record; ARGV[1] id, ARGV[2] state, ARGV[3] now, ARGV[4] job id, ARGV[5] failures that pause,
+# record, KEYS[4] the paused set; ARGV[1] id, ARGV[2] state, ARGV[3] now, ARGV[4] job id, ARGV[5] failures that pause,
 # ARGV[6] whether the run was a scheduled one (a `digest run` by hand never pauses the digest).
 # Returns the failures in a row after this run, and 1 if this run paused the digest.
 _RECORD = """
@@ -116,10 +137,19 @@ local paused = 0
 if failures >= tonumber(ARGV[5]) and ARGV[6] == '1' and redis.call('HGET', KEYS[1], 'paused') ~= '1' then
   redis.call('HSET', KEYS[1], 'paused', '1', 'paused_by', '', 'paused_at', ARGV[3], 'next_at', '0')
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('SADD', KEYS[4], ARGV[1])
   paused = 1
 end
 redis.call('SET', KEYS[3], failures .. ':' .. paused, 'EX', 604800)
 return {failures, paused}
+"""
+
+
+# Counts a digest paused before the paused set existed, if it is still paused as this runs (an
+# admin's resume meanwhile must not be undone). KEYS[1] digest hash, KEYS[2] paused set; ARGV[1] id.
+_INDEX_PAUSED = """
+if redis.call('HGET', KEYS[1], 'paused') == '1' then return redis.call('SADD', KEYS[2], ARGV[1]) end
+return 0
 """
 
 
@@ -129,10 +159,15 @@ class DigestStore:
         self.prefix = prefix
         self._advance = client.register_script(_ADVANCE)
         self._record = client.register_script(_RECORD)
+        self._index_paused = client.register_script(_INDEX_PAUSED)
 
     @property
     def due_key(self) -> str:
-        return f"{self.prefix}digests:due"
+        return due_key(self.prefix)
+
+    @property
+    def paused_key(self) -> str:
+        return paused_key(self.prefix)
 
     def key(self, digest_id: str) -> str:
         return f"{self.prefix}digest:{digest_id}"
@@ -169,13 +204,29 @@ class DigestStore:
         rows = self.redis.zrangebyscore(self.due_key, "-inf", now, start=0, num=limit, withscores=True)
         return [(_text(member), float(score)) for member, score in rows]
 
+    def index_paused(self) -> int:
+        """Once per deployment (the clock calls it as it starts): the digests paused before the
+        paused set existed, put in it. A scan of the digests' own keys, the one there is; later
+        starts find the mark and read nothing. How many were added."""
+        mark = f"{self.prefix}digests:paused:indexed"
+        if self.redis.exists(mark):
+            return 0
+        added = 0
+        for key in self.redis.scan_iter(match=f"{self.prefix}digest:D*", count=500):
+            digest_id = _text(key).removeprefix(f"{self.prefix}digest:")
+            added += int(self._index_paused(keys=[_text(key), self.paused_key], args=[digest_id]))
+        self.redis.set(mark, "1")  # after the scan: a clock that dies midway leaves it for the next
+        return added
+
     # -- changing -----------------------------------------------------------------------------
 
     def add(self, digest: Digest) -> None:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.key(digest.id), mapping=digest.to_redis())
         pipe.sadd(self._channel_key(digest.channel_id), digest.id)
-        if not digest.paused:
+        if digest.paused:
+            pipe.sadd(self.paused_key, digest.id)
+        else:
             pipe.zadd(self.due_key, {digest.id: digest.next_at})
         pipe.execute()
 
@@ -198,6 +249,7 @@ class DigestStore:
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.key(digest_id), mapping={"paused": "1", "paused_by": by, "paused_at": repr(now), "next_at": "0"})
         pipe.zrem(self.due_key, digest_id)
+        pipe.sadd(self.paused_key, digest_id)
         pipe.execute()
 
     def resume(self, digest_id: str, *, next_at: float) -> None:
@@ -208,6 +260,7 @@ class DigestStore:
             "next_at": repr(next_at),
         })
         pipe.zadd(self.due_key, {digest_id: next_at})
+        pipe.srem(self.paused_key, digest_id)
         pipe.execute()
 
     def remove(self, digest: Digest) -> None:
@@ -215,6 +268,7 @@ class DigestStore:
         pipe.delete(self.key(digest.id))
         pipe.srem(self._channel_key(digest.channel_id), digest.id)
         pipe.zrem(self.due_key, digest.id)
+        pipe.srem(self.paused_key, digest.id)
         pipe.execute()
 
     def unschedule(self, digest_id: str) -> None:
@@ -248,7 +302,7 @@ class DigestStore:
     def record(self, digest_id: str, job_id: str, state: str, *, now: float, pause_after: int,
                scheduled: bool) -> tuple[int, bool]:
         """How run ``job_id`` ended, once: (failures in a row, whether this run paused the digest)."""
-        keys = [self.key(digest_id), self.due_key, f"{self.prefix}digest:recorded:{job_id}"]
+        keys = [self.key(digest_id), self.due_key, f"{self.prefix}digest:recorded:{job_id}", self.paused_key]
         failures, paused = self._record(keys=keys, args=[digest_id, state, repr(now), job_id, pause_after,
                                                          "1" if scheduled else "0"])
         return int(failures), bool(paused)

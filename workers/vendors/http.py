@@ -1,272 +1,36 @@
-"""HTTP for the vendor adapters: one pooled client per vendor, one place that reads statuses.
+"""The vendor adapters' HTTP client: one pooled client per vendor, every way of asking mapped.
 
-Adapters never look at ``response.status_code`` themselves: :func:`raise_for_status` turns every
-answer that is not a 2xx into one exception of :mod:`workers.vendors.errors`, and
-:class:`VendorHTTP` does the same for timeouts, broken connections and bodies that are not JSON.
-Keys travel in headers only; error messages are built from the status, our own words and a
-short, redacted reason from the body, so nothing we sent can come back in them.
+:class:`VendorHTTP` hands an adapter a 2xx answer or raises one exception of
+:mod:`workers.errors`: statuses through the one status map (:mod:`workers.vendors.statuses`),
+timeouts, refused and broken connections and bodies too big or not JSON here. Every request is
+counted once in ``adops_vendor_requests_total`` with its latency: an answer by its status (httpx
+event hooks, :func:`workers.metrics.vendor_hooks`), a request that got none as ``timeout``,
+``connect_error`` or ``broken``. Keys travel in headers only.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json as jsonlib
 import logging
-import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from http import HTTPStatus
 from typing import Any
 
 import httpx
 
-from workers.errors import (
-    VendorAuthError,
-    VendorError,
-    VendorProtocolError,
-    VendorRateLimited,
-    VendorRejected,
-    VendorTransient,
-)
-from workers.metrics import vendor_hooks
+from workers.errors import VendorError, VendorProtocolError, VendorTransient
+from workers.metrics import vendor_hooks, vendor_unanswered
+from workers.vendors.statuses import raise_for_status
 
-__all__ = [
-    "MAX_RESPONSE_BYTES",
-    "SECRET_HEADERS",
-    "is_secret_header",
-    "VendorHTTP",
-    "error_reason",
-    "parse_retry_after",
-    "raise_for_status",
-    "redact",
-    "short_reason",
-]
+__all__ = ["MAX_RESPONSE_BYTES", "VendorHTTP"]
 
 log = logging.getLogger(__name__)
 
-#: Request headers whose values are credentials, whatever the vendor calls them: these, and any
-#: whose name says key, token or secret (``API-KEY``, ``X-Auth-Token``, a vendor's ``X-…-Api-Key``).
-SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
-_SECRET_WORDS = ("key", "token", "secret")
-
-
-def is_secret_header(name: str) -> bool:
-    lowered = name.lower()
-    return lowered in SECRET_HEADERS or any(word in lowered for word in _SECRET_WORDS)
-
-
-RETRY_AFTER_MAX = 3600.0
 #: The most of a vendor's answer we hold in memory (decoded); more is a vendor fault or a bomb (streams: ``lines``).
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
-REASON_MAX = 200
 USER_AGENT = "adops/0.1"
-
-#: Body fields vendors put a one-line reason in, most specific first (DRF, JSON:API, Yii, and the shapes later vendors use).
-_REASON_KEYS = ("detail", "message", "error_description", "error", "Error", "title", "reason", "msg")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date, clamped to 0..3600.
-
-    None when absent or unreadable; callers then fall back to their own backoff.
-    """
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:  # RFC 850 and asctime forms carry no zone; HTTP dates are GMT
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    if seconds != seconds:  # NaN
-        return None
-    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
-
-
-def _secrets_of(request: httpx.Request | None) -> list[str]:
-    """The credential strings a request carried, longest first, to scrub from vendor text."""
-    if request is None:
-        return []
-    found: set[str] = set()
-    for name, value in request.headers.items():
-        if not is_secret_header(name) or not value:
-            continue
-        found.add(value)
-        scheme, _, credential = value.partition(" ")
-        if credential:
-            found.add(credential.strip())
-            if scheme.lower() == "basic":
-                try:
-                    user, _, password = base64.b64decode(credential, validate=True).decode().partition(":")
-                except (binascii.Error, UnicodeDecodeError):
-                    continue
-                found.update(part for part in (user, password) if part)
-    # Short fragments would shred ordinary words; real keys are long.
-    return sorted((s for s in found if len(s) >= 6), key=len, reverse=True)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "[redacted]")
-    return text
-
-
-def _flatten_reason(body: Any) -> str | None:
-    if isinstance(body, str):
-        return body
-    if isinstance(body, dict):
-        for key in _REASON_KEYS:
-            value = body.get(key)
-            if isinstance(value, str) and value.strip():
-                return value
-            if isinstance(value, dict):
-                nested = _flatten_reason(value)
-                if nested:
-                    return nested
-        errors = body.get("errors")
-        if isinstance(errors, (list, dict)):
-            return _flatten_reason(errors)
-        # Django REST framework field errors: {"start_date": ["Enter a valid date."], ...}
-        parts = []
-        for field, value in body.items():
-            messages = [value] if isinstance(value, str) else value if isinstance(value, list) else []
-            text = " ".join(m for m in messages if isinstance(m, str))
-            if text:
-                parts.append(text if field in ("non_field_errors", "__all__") else f"{field}: {text}")
-        return _join(parts)
-    if isinstance(body, list):
-        parts = []
-        for item in body:
-            if isinstance(item, dict) and isinstance(item.get("field"), str) and isinstance(item.get("message"), str):
-                parts.append(f"{item['field']}: {item['message']}")  # Yii validation errors
-            else:
-                text = _flatten_reason(item)
-                if text:
-                    parts.append(text)
-        return _join(parts)
-    return None
-
-
-def _join(parts: list[str]) -> str | None:
-    # "a is wrong.; b is wrong." reads badly; the caller ends the sentence.
-    return "; ".join(part.strip().rstrip(".") for part in parts) or None
-
-
-def error_reason(response: httpx.Response, *, limit: int = REASON_MAX) -> str | None:
-    """The vendor's own short reason from an error body, one line, truncated and redacted.
-
-    HTML error pages (proxies, load balancers) say nothing useful and are ignored.
-    """
-    try:
-        content = response.content
-    except httpx.ResponseNotRead:
-        return None
-    if not content:
-        return None
-    content_type = response.headers.get("content-type", "").lower()
-    if "html" in content_type:
-        return None
-    try:
-        reason: Any = jsonlib.loads(content)
-    except ValueError:
-        text = content[: limit * 4].decode("utf-8", "replace")
-        reason = None if text.lstrip().startswith("<") else text
-    return short_reason(reason, limit=limit, secrets=_secrets_of(_request_of(response)))
-
-
-def short_reason(body: Any, *, limit: int = REASON_MAX, secrets: Iterable[str] = ()) -> str | None:
-    """One line of reason from a vendor's error text or JSON (DRF, JSON:API, Yii shapes), truncated."""
-    reason = _flatten_reason(body)
-    if not reason:
-        return None
-    reason = redact(_WHITESPACE.sub(" ", reason).strip(), secrets)
-    if len(reason) > limit:
-        reason = reason[: limit - 1].rstrip() + "…"
-    return reason or None
-
-
-def _request_of(response: httpx.Response) -> httpx.Request | None:
-    try:
-        return response.request
-    except RuntimeError:  # a Response built by hand has no request
-        return None
-
-
-def _phrase(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return str(status)
-
-
-def _sentence(text: str) -> str:
-    return text if text.endswith((".", "!", "?", "…")) else text + "."
-
-
-def raise_for_status(response: httpx.Response, vendor: str, key_variable: str) -> None:
-    """Raise the one :class:`VendorError` that ``response``'s status means; return on 2xx.
-
-    ``key_variable`` names the setting that holds this vendor's key, for the 401 and 403
-    messages. The body must have been read.
-    """
-    status = response.status_code
-    if 200 <= status < 300:
-        return
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    reason = error_reason(response)
-    said = f": {reason}" if reason else ""
-
-    if status == 401:
-        # The person can't change the key: they read that an admin must; the log names the setting.
-        noun = "token" if key_variable.upper().endswith("TOKEN") else "API key"
-        log.warning("%s answered 401: the key in %s was refused; check it", vendor, key_variable)
-        raise VendorAuthError(
-            vendor, f"{vendor} refused our {noun}; an admin needs to check it.", status=status,
-            key_variable=key_variable,
-        )
-    if status == 429:
-        wait = f" It asked us to wait {retry_after:g} s." if retry_after is not None else ""
-        raise VendorRateLimited(
-            vendor, f"{vendor} is rate limiting us ({_phrase(status)}).{wait}", status=status, retry_after=retry_after
-        )
-    if status >= 500 or status in (408, 425):
-        raise VendorTransient(
-            vendor,
-            _sentence(f"{vendor} had a problem on its side ({_phrase(status)}){said}") + " This is usually temporary.",
-            status=status,
-            retry_after=retry_after,
-        )
-    if 300 <= status < 400 or status < 200:
-        raise VendorProtocolError(
-            vendor,
-            f"{vendor} answered {_phrase(status)} instead of data; its API address may have moved: check the base URL.",
-            status=status,
-        )
-    if status == 402:
-        hint = f"The {vendor} account needs attention (plan or billing); ask whoever owns it."
-    elif status == 403:
-        log.warning("%s answered 403: the key in %s lacks the rights for this call", vendor, key_variable)
-        hint = f"Our {vendor} key lacks the rights for this; an admin needs to check it."
-    elif status == 404:
-        hint = "It may have expired or never existed; check the id, or run the command again."
-    elif status in (400, 422):
-        hint = "Check the dates and options, then try again."
-    else:
-        hint = "Check the command, then try again."
-    raise VendorRejected(
-        vendor, _sentence(f"{vendor} rejected the request ({_phrase(status)}){said}") + " " + hint,
-        status=status, reason=reason,
-    )
+#: A transport error's kind (:class:`VendorTransient`'s ``kind``) as the metric's status label.
+UNANSWERED = {"timeout": "timeout", "connect": "connect_error", "broken": "broken"}
 
 
 class VendorHTTP:
@@ -305,6 +69,7 @@ class VendorHTTP:
 
     def __repr__(self) -> str:
         return f"VendorHTTP({self.vendor!r}, {self.base_url!r})"
+
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request; return a 2xx response (body read) or raise a VendorError."""
         started = time.monotonic()
@@ -338,8 +103,9 @@ class VendorHTTP:
                        else f"{self.vendor} did not answer within {self.timeout:g} s.")
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
             kind = "connect" if connect else "timeout"
+            self._unanswered(exc, kind)
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
-        except httpx.UnsupportedProtocol as exc:
+        except httpx.UnsupportedProtocol as exc:  # never sent: not a vendor request to count
             message = f"The {self.vendor} base URL is not an http(s) URL; check the configuration."
             raise VendorError(self.vendor, message) from exc
         except httpx.TransportError as exc:
@@ -347,7 +113,15 @@ class VendorHTTP:
             message = f"Could not connect to {self.vendor}." if connect else f"The connection to {self.vendor} broke off."
             log.info("%s %s %s: %s", self.vendor, method, path, type(exc).__name__)
             kind = "connect" if connect else "broken"
+            self._unanswered(exc, kind)
             raise VendorTransient(self.vendor, message + " This is usually temporary.", kind=kind) from exc
+
+    def _unanswered(self, exc: httpx.RequestError, kind: str) -> None:
+        try:
+            request = exc.request
+        except RuntimeError:  # httpx sets it on every error of a request it sent: none was sent
+            return
+        vendor_unanswered(self.vendor, request, UNANSWERED[kind])
 
     def _read_capped(self, streamed: httpx.Response) -> httpx.Response:
         """The streamed answer read into memory, or VendorProtocolError past ``max_body`` bytes."""

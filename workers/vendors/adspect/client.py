@@ -5,7 +5,7 @@ Documented: HTTP Basic with the API key as user name and an empty password; repo
 JSON array per row, one per line (counts often as strings); ``HEAD /streams`` answers
 ``X-Pagination-Total-Count`` and ``X-Pagination-Page-Count`` (Yii's names, and Yii's error
 bodies: ``{"name", "message", "status"}``, field errors as ``[{"field", "message"}]``, which
-``workers.vendors.http`` reads). Array parameters repeat with ``[]`` (``metrics[]=clicks``).
+``workers.vendors.reasons`` reads). Array parameters repeat with ``[]`` (``metrics[]=clicks``).
 401 names ADSPECT_API_KEY; 429, 5xx and timeouts are VendorTransient, retried by the steps.
 """
 

@@ -25,7 +25,8 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from workers.errors import VendorError, VendorExportFailed, VendorProtocolError, VendorRejected, VendorTransient
 from workers.vendors.exports import ExportStatus, request_may_have_landed
-from workers.vendors.http import VendorHTTP, short_reason
+from workers.vendors.http import VendorHTTP
+from workers.vendors.reasons import short_reason
 
 __all__ = [
     "EXPORTS_PATH",

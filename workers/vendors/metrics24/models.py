@@ -23,7 +23,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 from workers.errors import VendorProtocolError, VendorRejected
 from workers.vendors.exports import ExportStatus
-from workers.vendors.http import short_reason
 from workers.vendors.metrics24.api import (
     DEFAULT_FIELDS,
     DELIMITERS,
@@ -32,6 +31,7 @@ from workers.vendors.metrics24.api import (
     ID_PATTERN,
     VENDOR,
 )
+from workers.vendors.reasons import short_reason
 
 __all__ = [
     "Artifact",
