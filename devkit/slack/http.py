@@ -1,10 +1,12 @@
-"""The loopback Slack's HTTP routing: Web API methods, the v2 upload, response_urls, file downloads."""
+"""The loopback Slack's HTTP serving and routing: Web API methods, the v2 upload, response_urls,
+file downloads."""
 
 from __future__ import annotations
 
 import json
 import logging
-from http.server import BaseHTTPRequestHandler
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +14,7 @@ from devkit.slack.model import ApiError
 from devkit.slack.response_url import parse_body
 from devkit.slack.webapi import bearer, decode_params
 
-__all__ = ["make_handler"]
+__all__ = ["PooledHTTPServer", "make_handler"]
 
 logger = logging.getLogger("devkit.slack.server")
 
@@ -93,3 +95,20 @@ def make_handler(slack: Any) -> type[BaseHTTPRequestHandler]:
             logger.debug("LocalSlack %s", format % args)
 
     return Handler
+
+
+class PooledHTTPServer(ThreadingHTTPServer):
+    """One request per connection (slack_sdk closes each), each on a reused thread: a thread
+    started per request was a quarter of the fake's CPU, which shares the machine with the bot in the
+    benches. Held calls wait on a pool thread, so the pool is large; threads start only as needed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pool = ThreadPoolExecutor(256, thread_name_prefix="localslack-request")
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        self._pool.submit(self.process_request_thread, request, client_address)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -19,12 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from devkit.slack.files import FileUploads
-from devkit.slack.http import make_handler
+from devkit.slack.http import PooledHTTPServer, make_handler
 from devkit.slack.model import Call, Event, File, Held, Hold, Message
 from devkit.slack.response_url import ResponseUrls
 from devkit.slack.socket_mode import SocketMode
@@ -39,22 +38,6 @@ T = TypeVar("T")
 
 
 
-
-class _PooledHTTPServer(ThreadingHTTPServer):
-    """One request per connection (slack_sdk closes each), each on a reused thread: a thread
-    started per request was most of the fake's CPU, which shares the machine with the bot in the
-    benches. Held calls wait on a pool thread, so the pool is large; threads start only as needed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pool = ThreadPoolExecutor(256, thread_name_prefix="localslack-request")
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self._pool.submit(self.process_request_thread, request, client_address)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 class LocalSlack:
     """Loopback Slack; see the package docstring.
@@ -110,7 +93,7 @@ class LocalSlack:
         if self._server is not None:
             return self
         self._socket.start()
-        server = _PooledHTTPServer((self._host, self._port), make_handler(self))
+        server = PooledHTTPServer((self._host, self._port), make_handler(self))
         server.daemon_threads = True
         self._server = server
         # a short poll interval keeps stop() (and so each test's teardown) quick
@@ -128,7 +111,7 @@ class LocalSlack:
         """
         if self._server is None:
             raise RuntimeError("LocalSlack is not started")
-        server = _PooledHTTPServer((self._host, 0), make_handler(self))
+        server = PooledHTTPServer((self._host, 0), make_handler(self))
         server.daemon_threads = True
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="localslack-extra", daemon=True
