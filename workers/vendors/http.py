@@ -128,6 +128,12 @@ class VendorHTTP:
         declared = streamed.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_body:
             raise self._too_big(streamed, f"{int(declared):,} bytes announced")
+        if declared.isdigit() and "content-encoding" not in streamed.headers:
+            # The common answer: a small body of announced length, sent as is. Reading it is
+            # bounded by that length, and its headers describe it as read, so it is kept as is
+            # (building a copy cost a tenth of a vendor call's CPU).
+            streamed.read()
+            return streamed
         chunks: list[bytes] = []
         size = 0
         for chunk in streamed.iter_bytes():  # decoded: the cap holds for a compressed body too
