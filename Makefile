@@ -27,7 +27,8 @@ redis-server:
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q redis-server; }
 
 # Three test processes on two cores: most tests wait on processes, sockets and timers rather
-# than compute (measured: 228 s against 301 s with two). The suite starts many Python processes
+# than compute (measured: 228 s against 301 s with two; four were no quicker, 303 s against
+# 280-290 s with three, on a machine other work loaded). The suite starts many Python processes
 # (webs, workers, clocks, consoles, CLIs): each importing the bot with no bytecode cached costs
 # ~2 s of CPU more (3.5 s against 1.5 s measured), so bytecode is cached whatever the environment says.
 test: $(VENV)/.installed redis-server
