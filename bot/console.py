@@ -221,9 +221,13 @@ class Console:
         self._answer(self._post(urlencode(form), "application/x-www-form-urlencoded"))
 
     def press(self, number: int, lines: Iterator[str]) -> None:
+        # Typed ahead (piped input): give the message carrying it a moment to arrive, while
+        # something that could still post it runs. Under the lock no message is shown meanwhile.
+        stop = time.monotonic() + BUTTON_WAIT
         with self._button_added:
-            # Typed ahead (piped input): give the message carrying it a moment to arrive.
-            self._button_added.wait_for(lambda: number in self.buttons or number in self._retired, timeout=BUTTON_WAIT)
+            while number not in self.buttons and number not in self._retired and time.monotonic() < stop \
+                    and not self._idle():
+                self._button_added.wait(0.2)
             button = self.buttons.get(number)
         if button is None:
             self.say(GONE if number in self._retired else f"There is no button [{number}].")
@@ -297,6 +301,11 @@ class Console:
         self.say("── only visible to you ──\n" + "\n".join(lines))
 
     # -- lifecycle --------------------------------------------------------------------------
+    def _idle(self) -> bool:
+        """Nothing could post a message: none queued, delayed or in a worker's hands, no job open."""
+        queues = self.rt.broker.queues.values()  # type: ignore[attr-defined]
+        return not any(q.unfinished_tasks for q in queues) and not self.open_jobs()
+
     def open_jobs(self) -> list[Job]:
         """Jobs that have not ended, or whose outcome is not shown yet."""
         return [j for j in self.rt.store.recent(None, limit=200) if not (j.terminal and j.outcome_posted)]

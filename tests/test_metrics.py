@@ -170,6 +170,7 @@ def test_two_gunicorn_workers_and_a_dramatiq_worker_are_counted_in_one_scrape(
         make_process_stack: Callable[..., Stack]) -> None:
     stack = make_process_stack(start=False, ADOPS_METRICS_TOKEN="scrape-me")
     stack.web = stack._spawn("web", "web", "--host", "127.0.0.1", "--port", str(stack.port), "--workers", "2")
+    stack.webs.append(stack.web)  # stopped with the stack: it outlived every run of the suite
     wait_until(stack._healthy, timeout=30, what="the web process /healthz")
     stack.start_worker()
     folder = Path(stack.env["PROMETHEUS_MULTIPROC_DIR"])
