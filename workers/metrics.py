@@ -32,8 +32,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from workers.digests.store import by_state
 
 __all__ = [
-    "CONTENT_TYPE_LATEST", "ENV", "DigestCollector", "QueueCollector", "exposition", "job_ended", "retry_counter", "use_multiprocess",
-    "vendor_hooks", "vendor_unanswered", "worker_exited",
+    "CONTENT_TYPE_LATEST", "ENV", "DigestCollector", "QueueCollector", "exposition", "job_ended", "retry_counter",
+    "use_multiprocess", "vendor_hooks", "vendor_unanswered", "worker_exited",
 ]
 
 #: prometheus_client's own variable: its value class reads it.
