@@ -44,10 +44,13 @@ __all__ = [
     "kill",
     "machine",
     "percentile",
+    "pid_cpu_seconds",
     "signed_headers",
     "spawn",
+    "start_sandbox",
     "stop",
     "update_results",
+    "wait_healthy",
     "wait_until",
     "wait_worker_ready",
 ]
@@ -116,19 +119,30 @@ def kill(proc: subprocess.Popen[bytes]) -> None:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _stat(path: Path) -> list[str] | None:
+    """A ``/proc/<pid>/stat``'s fields after the command, counted from the state as 0: state ppid
+    pgrp ... utime(11) stime(12); None for a process gone."""
+    try:
+        return path.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def group_cpu_seconds(pgid: int) -> float:
     """User + system CPU seconds of every live process in process group ``pgid`` (a gunicorn
     master and its workers, a dramatiq parent and its worker process)."""
     total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # after the command: state ppid pgrp ... utime(12) stime(13), counted from state as 0
-        if int(fields[2]) == pgid:
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        fields = _stat(path)
+        if fields is not None and int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / _TICKS
+
+
+def pid_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (0 once it is gone)."""
+    fields = _stat(Path(f"/proc/{pid}/stat"))
+    return 0.0 if fields is None else (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
@@ -141,6 +155,16 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: fl
             return False
 
     wait_until(up, timeout=timeout, interval=0.2, what=url)
+
+
+def start_sandbox(ready_after: float, log: Path, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m devkit.sandbox`` on a free port (``extra``: more arguments, e.g. ``--set ...``)."""
+    port = free_port()
+    proc = spawn(["-m", "devkit.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}", *extra],
+                 {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}, log)
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url + "/_sandbox/stats", proc, log)
+    return proc, url
 
 
 def wait_worker_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:

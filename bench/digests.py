@@ -54,13 +54,14 @@ from common import (  # noqa: E402
     SlackProcess,
     base_env,
     group_cpu_seconds,
+    pid_cpu_seconds,
     spawn,
+    start_sandbox,
     stop,
     update_results,
     wait_until,
     wait_worker_ready,
 )
-from exports_inflight import pid_cpu_seconds, start_sandbox  # noqa: E402
 
 from bot.clock import Clock  # noqa: E402
 from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402

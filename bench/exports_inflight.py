@@ -33,7 +33,6 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,12 +49,14 @@ from common import (  # noqa: E402
     group_cpu_seconds,
     kill,
     percentile,
+    pid_cpu_seconds,
     signed_headers,
     spawn,
+    start_sandbox,
     stop,
     update_results,
     wait_healthy,
-    wait_until,
+    wait_worker_ready,
 )
 
 from workers.schedule import poll_delay, poll_times  # noqa: E402
@@ -68,33 +69,6 @@ CHANNELS = [f"CBENCH{i:02d}" for i in range(10)]
 
 
 # -- processes ---------------------------------------------------------------------------------------
-
-
-def start_sandbox(ready_after: float, log: Path, extra: Sequence[str] = ()) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m devkit.sandbox`` on a free port (``extra``: more arguments, e.g. ``--set ...``)."""
-    port = free_port()
-    proc = spawn(["-m", "devkit.sandbox", "--port", str(port), "--ready-after", f"{ready_after:g}", *extra],
-                 {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, log)
-    url = f"http://127.0.0.1:{port}"
-    wait_healthy(url + "/_sandbox/stats", proc, log)
-    return proc, url
-
-
-def wait_worker_ready(proc: subprocess.Popen[bytes], log: Path, timeout: float = 30.0) -> None:
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the worker exited with {proc.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        return "ready for action" in log.read_text(errors="replace")
-
-    wait_until(ready, timeout=timeout, interval=0.2, what="the worker to boot")
-
-
-def pid_cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- the adops run -------------------------------------------------------------------------------------

@@ -24,8 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import redis  # noqa: E402
-from common import REPO, RedisServer, SlackProcess, base_env, stop  # noqa: E402
-from exports_inflight import start_sandbox  # noqa: E402
+from common import REPO, RedisServer, SlackProcess, base_env, start_sandbox, stop  # noqa: E402
 from throughput import commandstats, outcomes, submit_one, what_to_submit  # noqa: E402
 
 from devkit.sandbox.base import SANDBOX_TOKEN  # noqa: E402

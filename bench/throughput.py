@@ -42,13 +42,14 @@ from common import (  # noqa: E402
     SlackProcess,
     base_env,
     group_cpu_seconds,
+    pid_cpu_seconds,
     spawn,
+    start_sandbox,
     stop,
     update_results,
     wait_until,
     wait_worker_ready,
 )
-from exports_inflight import pid_cpu_seconds, start_sandbox  # noqa: E402
 from noop_worker import ACTOR as NOOP_ACTOR  # noqa: E402
 from noop_worker import QUEUE as NOOP_QUEUE  # noqa: E402
 

@@ -29,11 +29,11 @@ from common import (
     free_port,
     signed_headers,
     spawn,
+    start_sandbox,
     stop,
     wait_healthy,
     wait_worker_ready,
 )
-from exports_inflight import start_sandbox
 
 __all__ = ["BUDGET_MB", "Measured", "days_ending_yesterday", "in_child", "run_sizes", "verdict", "worker_export"]
 
