@@ -81,7 +81,6 @@ class WebApp(SlackRequestHandler):
                                       broker=isinstance(self.rt.broker, RedisBroker))
         return _json(code, {"ok": code == 200, **payload})
 
-
     def _metrics(self, request: WsgiHttpRequest) -> WsgiHttpResponse:
         token = self.rt.settings.adops_metrics_token
         if token is not None:
