@@ -16,6 +16,7 @@ Exception hierarchy::
     ├── UsageError                  the text is not a valid command (message + usage)
     ├── Refused                     a task can't do what was asked (ambiguous name, no such record)
     │   └── RateLimited             a person or channel started too many jobs just now
+    ├── StoreError                  a built file could not be stored (ADOPS_FILES_URL's bucket)
     ├── VendorError                 a vendor call did not give us what we asked for
     │   ├── VendorRejected          4xx: the request is the person's to fix
     │   ├── VendorAuthError         401: our key is missing, wrong or revoked
@@ -41,6 +42,7 @@ __all__ = [
     "Refused",
     "SlackError",
     "SlackRetryLater",
+    "StoreError",
     "UsageError",
     "VendorAuthError",
     "VendorError",
@@ -113,6 +115,10 @@ class RateLimited(Refused):
 
 
 # -- vendors ------------------------------------------------------------------------------------
+
+
+class StoreError(AdopsError):
+    """A built file could not be stored; ``str()`` is the reason, fit for the channel (no keys)."""
 
 
 class VendorError(AdopsError):

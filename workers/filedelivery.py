@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from workers import files, links, storage
-from workers.errors import SlackError, SlackRetryLater
+from workers import files, links
+from workers.errors import SlackError, SlackRetryLater, StoreError
 from workers.jobs import Job
 from workers.runtime import Runtime
 from workers.words import size
@@ -170,7 +170,7 @@ def _stored(rt: Runtime, job: Job, ready: files.Ready) -> dict[str, Any]:
     try:
         rt.storage.put(ready.path, key)
         url = rt.storage.link(key, rt.settings.adops_link_ttl)
-    except storage.StoreError as exc:
+    except StoreError as exc:
         log.warning("job %s: %s could not be stored: %s", job.id, ready.name, exc)
         return {"store_error": f"the file could not be stored: {exc}"}
     # The presigned URL carries its own expiry (botocore signs with the wall clock).

@@ -30,8 +30,8 @@ import time
 from pathlib import Path
 
 from workers import files
+from workers.errors import StoreError
 from workers.runtime import Runtime
-from workers.storage import StoreError
 from workers.sweeper import PUBLISH_PATIENCE
 
 __all__ = ["sweep"]

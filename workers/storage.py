@@ -36,11 +36,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from workers import files
-from workers.errors import AdopsError, ConfigError
+from workers.errors import ConfigError, StoreError
 from workers.logs import register_secrets
 from workers.settings import Settings, files_location
 
-__all__ = ["MAX_PARTS", "LocalStore", "S3Store", "Store", "StoreError", "make_store"]
+__all__ = ["MAX_PARTS", "LocalStore", "S3Store", "Store", "make_store"]
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +48,6 @@ log = logging.getLogger(__name__)
 MAX_PARTS = 10_000
 #: The most keys S3 lists in one answer, and deletes in one ``DeleteObjects``.
 MAX_KEYS = 1_000
-
-
-class StoreError(AdopsError):
-    """The file could not be stored; ``str()`` is the reason, fit for the channel (no keys)."""
 
 
 class Store(Protocol):
